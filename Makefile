@@ -1,0 +1,51 @@
+# Kezekshi: `make demo` installs and runs everything; `make test` runs every test.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export DEBUG ?= 1
+
+.PHONY: demo install migrate seed run test lint bench messages clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo --if-empty
+
+# One command: install, migrate, demo school, then the web server and the task worker.
+demo: seed
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	@echo "Kezekshi: http://$(HOST):$(PORT)/  (staff portal), http://$(HOST):$(PORT)/app/ (parents)"
+	$(PY) manage.py db_worker & WORKER=$$!; \
+	trap 'kill $$WORKER 2>/dev/null' EXIT INT TERM; \
+	$(PY) -m uvicorn kezekshi.asgi:application --host $(HOST) --port $(PORT)
+
+# The whole test suite (SQLite; set DATABASE_URL to run it on PostgreSQL).
+test: install
+	DEBUG=0 $(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy kezekshi bench
+	$(PY) manage.py makemigrations --check --dry-run
+
+messages: install
+	cd kezekshi && ../$(PY) ../manage.py makemessages -l kk -l ru -l en --no-obsolete --ignore 'tests/*'
+	$(PY) manage.py compilemessages
+
+bench: install
+	DEBUG=0 $(PY) bench/import_people.py
+
+clean:
+	rm -rf $(VENV) var

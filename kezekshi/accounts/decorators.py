@@ -1,0 +1,60 @@
+"""The one gate every staff page passes: signed in, second factor, school, permission."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from kezekshi.accounts.permissions import has_perm, staff_schools
+from kezekshi.accounts.roles import Perm
+from kezekshi.core.models import School
+
+SESSION_SCHOOL = "school_id"
+View = Callable[..., HttpResponse]
+
+
+def current_school(request: HttpRequest) -> School | None:
+    """The school the staff member works in now (chosen in the switcher; first by default)."""
+    schools = staff_schools(request.user)  # type: ignore[arg-type]
+    chosen = request.session.get(SESSION_SCHOOL)
+    school = schools.filter(pk=chosen).first() if chosen else None
+    return school or schools.order_by("pk").first()
+
+
+def staff_view(perm: Perm) -> Callable[[View], View]:
+    """Wrap a portal view: it runs only for a verified user holding ``perm`` in the school.
+
+    Sets ``request.school``. The permission is kept on the view as ``required_permission``
+    so the role-matrix test can find every page and check it.
+    """
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            user = request.user
+            if not user.is_authenticated:
+                return redirect(f"{reverse('portal:login')}?next={request.get_full_path()}")
+            if user.requires_two_factor and not user.is_verified():  # type: ignore[union-attr]
+                return redirect(f"{reverse('portal:two_factor')}?next={request.get_full_path()}")
+            school = current_school(request)
+            if school is None or not has_perm(user, perm, school):  # type: ignore[arg-type]
+                raise PermissionDenied
+            request.school = school  # type: ignore[attr-defined]
+            return view(request, *args, **kwargs)
+
+        wrapper.required_permission = perm  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def public_view(view: View) -> View:
+    """Mark a page as open to anyone (sign-in pages); the role-matrix test skips it."""
+    view.required_permission = None  # type: ignore[attr-defined]
+    return view

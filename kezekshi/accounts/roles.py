@@ -1,0 +1,49 @@
+"""Roles and what each may do. The one permission table every view and API handler uses."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    SCHOOL_ADMIN = "school_admin", _("School administrator")
+    GUARD = "guard", _("Security guard")
+    CASHIER = "cashier", _("Canteen cashier")
+    LIBRARIAN = "librarian", _("Librarian")
+    CLASS_TEACHER = "class_teacher", _("Class teacher")
+    SOCIAL_PEDAGOGUE = "social_pedagogue", _("Social pedagogue")
+    DPO = "dpo", _("Data-protection officer")
+    PARENT = "parent", _("Parent")
+    AUTHORITY_VIEWER = "authority_viewer", _("Education authority viewer")
+    PLATFORM_OPERATOR = "platform_operator", _("Platform operator")
+
+
+SCHOOL_ROLES = frozenset(Role) - {Role.AUTHORITY_VIEWER, Role.PLATFORM_OPERATOR}
+STAFF_ROLES = SCHOOL_ROLES - {Role.PARENT}
+# Roles that must confirm every staff sign-in with a TOTP code.
+TWO_FACTOR_ROLES = frozenset({Role.SCHOOL_ADMIN, Role.PLATFORM_OPERATOR})
+
+
+class Perm(models.TextChoices):
+    PORTAL = "portal.use", _("Use the staff portal")
+    PEOPLE_VIEW = "people.view", _("See pupils, staff and guardians")
+    PEOPLE_IMPORT = "people.import", _("Import and export people")
+    SCHOOL_MANAGE = "school.manage", _("Manage the school and its staff")
+
+
+_ALL_STAFF_VIEW = {Perm.PORTAL, Perm.PEOPLE_VIEW}
+ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
+    Role.SCHOOL_ADMIN: frozenset(Perm),
+    Role.GUARD: frozenset(_ALL_STAFF_VIEW),
+    Role.CASHIER: frozenset(_ALL_STAFF_VIEW),
+    Role.LIBRARIAN: frozenset(_ALL_STAFF_VIEW),
+    Role.CLASS_TEACHER: frozenset(_ALL_STAFF_VIEW),
+    Role.SOCIAL_PEDAGOGUE: frozenset(_ALL_STAFF_VIEW),
+    Role.DPO: frozenset(_ALL_STAFF_VIEW),
+    Role.PARENT: frozenset(),
+    # Authority viewers see aggregates of their region, never a person's record.
+    Role.AUTHORITY_VIEWER: frozenset({Perm.PORTAL}),
+    # Operators run the platform in Django admin; inside a school they act as its admin.
+    Role.PLATFORM_OPERATOR: frozenset(Perm),
+}

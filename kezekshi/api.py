@@ -1,0 +1,70 @@
+"""The JSON API: mounts each app's router and turns refusals into clear JSON errors."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError
+from ninja.errors import ValidationError as SchemaValidationError
+
+from kezekshi.accounts.api import router as auth_router
+from kezekshi.core.errors import ServiceError
+from kezekshi.people.api import router as people_router
+
+api = NinjaAPI(
+    title="Kezekshi API",
+    version="1",
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+api.add_router("/v1/auth", auth_router)
+api.add_router("/v1", people_router)
+
+
+@api.exception_handler(ServiceError)
+def service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
+    body = {"code": exc.code, "message": str(exc.message), **exc.extra}
+    response = api.create_response(request, body, status=exc.status)
+    if exc.status == 429 and "retry_after" in exc.extra:
+        response["Retry-After"] = str(exc.extra["retry_after"])
+    return response
+
+
+@api.exception_handler(DjangoValidationError)
+def invalid_data(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    fields = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    first_field, messages = next(iter(fields.items()))
+    code = getattr(exc, "code", None) or "invalid"
+    body = {"code": code, "message": messages[0], "field": first_field, "fields": fields}
+    return api.create_response(request, body, status=422)
+
+
+@api.exception_handler(SchemaValidationError)
+def invalid_schema(request: HttpRequest, exc: SchemaValidationError) -> HttpResponse:
+    fields = {
+        ".".join(str(p) for p in error.get("loc", ()) if p not in {"body", "payload"}): error.get(
+            "msg", ""
+        )
+        for error in exc.errors
+    }
+    body = {
+        "code": "invalid_input",
+        "message": _("The request is not valid: check the fields named."),
+        "fields": fields,
+    }
+    return api.create_response(request, body, status=422)
+
+
+@api.exception_handler(AuthenticationError)
+def not_signed_in(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    body = {"code": "not_authenticated", "message": _("Sign in first.")}
+    return api.create_response(request, body, status=401)
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    body = {"code": "not_found", "message": _("Not found.")}
+    return api.create_response(request, body, status=404)

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from kezekshi.accounts.models import Membership, User
+from kezekshi.accounts.roles import Role
+from kezekshi.core.models import Region, School
+from kezekshi.people import services as people_services
+from kezekshi.people.models import SchoolClass
+
+PASSWORD = "correct horse battery staple"  # noqa: S105
+
+
+@pytest.fixture(autouse=True)
+def _plain_settings(settings: Any, tmp_path: Any) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.SECURE_COOKIES = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.LANGUAGE_COOKIE_SECURE = False
+
+
+_bins = iter(range(1, 10_000))
+
+
+def make_school(*, prefix: int, region_code: str = "almaty-city", **fields: Any) -> School:
+    from kezekshi.core.validators import check_digit
+
+    while True:
+        body = f"0809400{next(_bins):04d}"
+        digit = check_digit(body)
+        if digit is not None:
+            break
+    return School.objects.create(
+        name_kk=fields.pop("name_kk", f"№{prefix} мектеп"),
+        name_ru=fields.pop("name_ru", f"Школа №{prefix}"),
+        name_en=fields.pop("name_en", f"School No. {prefix}"),
+        bin=f"{body}{digit}",
+        region=Region.objects.get(code=region_code),
+        address="Алматы, Абай даңғылы, 1",
+        account_prefix=prefix,
+        **fields,
+    )
+
+
+@pytest.fixture
+def school(db: None) -> School:
+    return make_school(prefix=1001)
+
+
+@pytest.fixture
+def other_school(db: None) -> School:
+    return make_school(prefix=1002, region_code="astana")
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    counter = iter(range(1, 10_000))
+
+    def make(role: Role | None = None, school: School | None = None, **fields: Any) -> User:
+        n = next(counter)
+        user = User.objects.create_user(
+            email=fields.pop("email", f"user{n}@example.kz"),
+            password=fields.pop("password", PASSWORD),
+            full_name=fields.pop("full_name", f"Test User {n}"),
+            **fields,
+        )
+        if role == Role.AUTHORITY_VIEWER:
+            assert school is not None
+            Membership.objects.create(user=user, role=role, region=school.region)
+        elif role == Role.PLATFORM_OPERATOR:
+            Membership.objects.create(user=user, role=role)
+        elif role is not None:
+            Membership.objects.create(user=user, role=role, school=school)
+        return user
+
+    return make
+
+
+def verified_client(user: User) -> Client:
+    """A client signed in as ``user`` with the second factor already confirmed."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client = Client()
+    client.force_login(user, backend="kezekshi.accounts.backends.PhoneOrEmailBackend")
+    if user.requires_two_factor:
+        device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+        session = client.session
+        session["otp_device_id"] = device.persistent_id
+        session.save()
+    return client
+
+
+@pytest.fixture
+def school_class(school: School) -> SchoolClass:
+    return SchoolClass.objects.create(school=school, grade=5, letter="Ә", shift=1)
+
+
+@pytest.fixture
+def pupil(school: School, school_class: SchoolClass) -> Any:
+    return people_services.create_pupil(
+        school=school,
+        last_name="Сейтқали",
+        first_name="Әлия",
+        iin="120503600127",
+        birth_date=dt.date(2012, 5, 3),
+        school_class=school_class,
+    )
+
+
+def run_tasks() -> None:
+    """Run every queued background task once, as ``manage.py db_worker`` would."""
+    call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)

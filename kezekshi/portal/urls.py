@@ -1,0 +1,15 @@
+from django.urls import path
+
+from kezekshi.portal import views
+
+app_name = "portal"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.sign_in, name="login"),
+    path("login/2fa/", views.two_factor, name="two_factor"),
+    path("logout/", views.sign_out, name="logout"),
+    path("school/", views.switch_school, name="switch_school"),
+    path("pupils/", views.pupils, name="pupils"),
+    path("pupils/<int:pupil_id>/", views.pupil_card, name="pupil_card"),
+    path("language/", views.choose_language, name="language"),
+]

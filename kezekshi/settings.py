@@ -1,0 +1,168 @@
+"""Kezekshi settings: everything comes from the environment (see ``.env.example``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from kezekshi.core.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", default=False)
+# A development key is allowed only in DEBUG or tests; production must set SECRET_KEY.
+_DEV_SECRET = "dev-only-secret-not-for-production-0123456789abcdef"  # noqa: S105
+SECRET_KEY = env_str("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured("Set SECRET_KEY (or DEBUG=1 for a development machine).")
+# Key for encrypting fields at rest (IINs, later biometric templates). Several keys,
+# newest first, allow rotation. Defaults to one derived from SECRET_KEY.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", default=[])
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_tasks",
+    "django_tasks_db",
+    "kezekshi.core",
+    "kezekshi.accounts",
+    "kezekshi.people",
+    "kezekshi.portal",
+    "kezekshi.parents",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "kezekshi.accounts.middleware.UserLanguageMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "kezekshi.urls"
+WSGI_APPLICATION = "kezekshi.wsgi.application"
+ASGI_APPLICATION = "kezekshi.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite (WAL) by default, PostgreSQL when DATABASE_URL is set.
+DATA_DIR = Path(env_str("DATA_DIR", default=str(BASE_DIR / "var")))
+_database_url = env_str("DATABASE_URL", default="")
+if _database_url:
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+else:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "kezekshi.sqlite3",
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                ),
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["kezekshi.accounts.backends.PhoneOrEmailBackend"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "portal:login"
+OTP_TOTP_ISSUER = "Kezekshi"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+
+# --- Languages: Kazakh first, then Russian and English.
+LANGUAGE_CODE = "kk"
+LANGUAGES = [("kk", _("Kazakh")), ("ru", _("Russian")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"  # stored in UTC, shown in SCHOOL_TIME_ZONE
+SCHOOL_TIME_ZONE = "Asia/Almaty"
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+MEDIA_URL = "media/"
+MEDIA_ROOT = DATA_DIR / "media"
+
+# --- Background tasks: the database is the queue (a transactional outbox).
+TASKS = {
+    "default": {
+        "BACKEND": env_str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+
+# --- SMS: the development outbox records messages; set SMS_BACKEND=http for a gateway.
+SMS_BACKEND = env_str("SMS_BACKEND", default="outbox")
+SMS_GATEWAY_URL = env_str("SMS_GATEWAY_URL", default="")
+SMS_GATEWAY_TOKEN = env_str("SMS_GATEWAY_TOKEN", default="")
+SMS_SENDER = env_str("SMS_SENDER", default="Kezekshi")
+SMS_GATEWAY_TIMEOUT = env_int("SMS_GATEWAY_TIMEOUT", default=10)
+if SMS_BACKEND not in {"outbox", "http"}:
+    raise ImproperlyConfigured(f"SMS_BACKEND={SMS_BACKEND!r}: use 'outbox' or 'http'.")
+if SMS_BACKEND == "http" and not SMS_GATEWAY_URL:
+    raise ImproperlyConfigured("SMS_BACKEND=http needs SMS_GATEWAY_URL.")
+
+# --- One-time sign-in codes.
+OTP_CODE_TTL_SECONDS = env_int("OTP_CODE_TTL_SECONDS", default=300)
+OTP_MAX_ATTEMPTS = env_int("OTP_MAX_ATTEMPTS", default=5)
+OTP_RESEND_SECONDS = env_int("OTP_RESEND_SECONDS", default=60)
+OTP_MAX_PER_PHONE_PER_HOUR = env_int("OTP_MAX_PER_PHONE_PER_HOUR", default=5)
+OTP_MAX_PER_IP_PER_HOUR = env_int("OTP_MAX_PER_IP_PER_HOUR", default=30)
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", default=90)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", default="INFO")},
+}
