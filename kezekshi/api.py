@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as SchemaValidationError
 
 from kezekshi.accounts.api import router as auth_router
@@ -35,10 +35,20 @@ def service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
 
 @api.exception_handler(DjangoValidationError)
 def invalid_data(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
-    fields = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
-    first_field, messages = next(iter(fields.items()))
-    code = getattr(exc, "code", None) or "invalid"
-    body = {"code": code, "message": messages[0], "field": first_field, "fields": fields}
+    """422 ``invalid_<field>``, with the validator's own code as ``reason``."""
+    if hasattr(exc, "error_dict"):
+        first_field, errors = next(iter(exc.error_dict.items()))
+        code = f"invalid_{first_field}"
+    else:
+        first_field, errors = "__all__", exc.error_list
+        code = "invalid"
+    body = {
+        "code": code,
+        "reason": errors[0].code or "invalid",
+        "message": next(iter(errors[0])),
+        "field": first_field,
+        "fields": exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages},
+    }
     return api.create_response(request, body, status=422)
 
 
@@ -56,6 +66,15 @@ def invalid_schema(request: HttpRequest, exc: SchemaValidationError) -> HttpResp
         "fields": fields,
     }
     return api.create_response(request, body, status=422)
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400:
+        body = {"code": "malformed_body", "message": _("The request body is not valid JSON.")}
+    else:
+        body = {"code": f"http_{exc.status_code}", "message": str(exc)}
+    return api.create_response(request, body, status=exc.status_code)
 
 
 @api.exception_handler(AuthenticationError)

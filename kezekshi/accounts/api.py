@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import login, logout
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.security import HttpBearer, django_auth
 
 from kezekshi.accounts import services
+from kezekshi.accounts.decorators import public_view, signed_in_api
 from kezekshi.accounts.models import User
 from kezekshi.core.validators import normalize_phone
 from kezekshi.people.services import link_guardian_accounts
@@ -63,7 +65,7 @@ def _phone(raw: str) -> str:
     try:
         return normalize_phone(raw)
     except ValidationError as exc:
-        raise ValidationError({"phone": exc.messages}, code="invalid_phone") from exc
+        raise ValidationError({"phone": exc.error_list}) from exc
 
 
 @router.post(
@@ -71,16 +73,18 @@ def _phone(raw: str) -> str:
     response={202: CodeSent, 422: Error, 429: Error},
     summary="Send a sign-in code by SMS",
 )
-def request_code(request: HttpRequest, payload: CodeRequest) -> tuple[int, dict[str, object]]:
-    from django.conf import settings
-
+@public_view
+def request_code(request: HttpRequest, payload: CodeRequest) -> Status[dict[str, object]]:
     phone = _phone(payload.phone)
     services.request_sign_in_code(phone=phone, ip=client_ip(request))
-    return 202, {
-        "phone": phone,
-        "expires_in": settings.OTP_CODE_TTL_SECONDS,
-        "resend_after": settings.OTP_RESEND_SECONDS,
-    }
+    return Status(
+        202,
+        {
+            "phone": phone,
+            "expires_in": settings.OTP_CODE_TTL_SECONDS,
+            "resend_after": settings.OTP_RESEND_SECONDS,
+        },
+    )
 
 
 @router.post(
@@ -88,6 +92,7 @@ def request_code(request: HttpRequest, payload: CodeRequest) -> tuple[int, dict[
     response={200: SignedIn, 400: Error, 403: Error, 422: Error, 429: Error},
     summary="Sign in with the SMS code",
 )
+@public_view
 def verify_code(request: HttpRequest, payload: CodeCheck) -> dict[str, object]:
     phone = _phone(payload.phone)
     user = services.verify_sign_in_code(phone=phone, code=payload.code)
@@ -102,9 +107,10 @@ def verify_code(request: HttpRequest, payload: CodeCheck) -> dict[str, object]:
 
 
 @router.post("/logout", auth=AUTH, response={204: None}, summary="Sign out")
-def sign_out(request: HttpRequest) -> tuple[int, None]:
+@signed_in_api
+def sign_out(request: HttpRequest) -> Status[None]:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         services.revoke_api_token(raw=header[7:].strip())
     logout(request)
-    return 204, None
+    return Status(204, None)

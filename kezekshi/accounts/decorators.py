@@ -10,9 +10,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from kezekshi.accounts.permissions import has_perm, staff_schools
 from kezekshi.accounts.roles import Perm
+from kezekshi.core.errors import Forbidden
 from kezekshi.core.models import School
 
 SESSION_SCHOOL = "school_id"
@@ -58,3 +60,30 @@ def public_view(view: View) -> View:
     """Mark a page as open to anyone (sign-in pages); the role-matrix test skips it."""
     view.required_permission = None  # type: ignore[attr-defined]
     return view
+
+
+def school_api(perm: Perm) -> Callable[[View], View]:
+    """Wrap an API handler taking ``school_id`` from its path: 403 unless ``perm`` is held.
+
+    Sets ``request.school``; keeps ``required_permission`` for the role-matrix test.
+    """
+
+    def decorate(handler: View) -> View:
+        @wraps(handler)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            school = School.objects.filter(pk=kwargs.get("school_id"), is_active=True).first()
+            if school is None or not has_perm(request.user, perm, school):  # type: ignore[arg-type]
+                raise Forbidden("forbidden", _("You have no access to this school's data."))
+            request.school = school  # type: ignore[attr-defined]
+            return handler(request, *args, **kwargs)
+
+        wrapper.required_permission = perm  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def signed_in_api(handler: View) -> View:
+    """Mark an API handler that serves only the caller's own data (``/me``)."""
+    handler.required_permission = None  # type: ignore[attr-defined]
+    return handler

@@ -7,15 +7,12 @@ import datetime as dt
 from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from django.utils.translation import gettext as _
 from ninja import Router, Schema
 
 from kezekshi.accounts.api import AUTH
+from kezekshi.accounts.decorators import school_api, signed_in_api
 from kezekshi.accounts.models import Membership, User
-from kezekshi.accounts.permissions import has_perm
 from kezekshi.accounts.roles import Perm
-from kezekshi.core.errors import Forbidden
-from kezekshi.core.models import School
 from kezekshi.people import selectors
 from kezekshi.people.models import Pupil, SchoolClass
 
@@ -56,13 +53,6 @@ class MeOut(Schema):
     children: list[ChildOut]
 
 
-def _school_for(request: HttpRequest, school_id: int, perm: Perm) -> School:
-    school = get_object_or_404(School, pk=school_id, is_active=True)
-    if not has_perm(request.user, perm, school):  # type: ignore[arg-type]
-        raise Forbidden("forbidden", _("You have no access to this school's data."))
-    return school
-
-
 def _pupil_out(pupil: Pupil) -> dict[str, object]:
     person = pupil.person
     return {
@@ -77,8 +67,9 @@ def _pupil_out(pupil: Pupil) -> dict[str, object]:
 
 
 @router.get("/schools/{school_id}/classes", response=list[ClassOut], summary="Classes")
+@school_api(Perm.PEOPLE_VIEW)
 def list_classes(request: HttpRequest, school_id: int) -> list[dict[str, object]]:
-    school = _school_for(request, school_id, Perm.PEOPLE_VIEW)
+    school = request.school  # type: ignore[attr-defined]
     classes = selectors.classes_of(school).annotate(
         active_pupils=Count("pupils", filter=Q(pupils__is_active=True))
     )
@@ -96,10 +87,11 @@ def list_classes(request: HttpRequest, school_id: int) -> list[dict[str, object]
 
 
 @router.get("/schools/{school_id}/pupils", response=list[PupilOut], summary="Pupils")
+@school_api(Perm.PEOPLE_VIEW)
 def list_pupils(
     request: HttpRequest, school_id: int, class_id: int | None = None, search: str = ""
 ) -> list[dict[str, object]]:
-    school = _school_for(request, school_id, Perm.PEOPLE_VIEW)
+    school = request.school  # type: ignore[attr-defined]
     school_class = None
     if class_id is not None:
         school_class = get_object_or_404(SchoolClass, pk=class_id, school=school)
@@ -108,6 +100,7 @@ def list_pupils(
 
 
 @router.get("/me", response=MeOut, summary="The signed-in user, roles and children")
+@signed_in_api
 def me(request: HttpRequest) -> dict[str, object]:
     user = request.user
     assert isinstance(user, User)
