@@ -62,13 +62,18 @@ def two_factor(request: HttpRequest) -> HttpResponse:
         )
     form = TotpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["code"].strip()):
+        allowed, _details = device.verify_is_allowed()
+        if not allowed:
+            # django-otp doubles the wait after each wrong code (brute-force guard).
+            form.add_error("code", _("Too many wrong codes. Wait a little and try again."))
+        elif device.verify_token(form.cleaned_data["code"].strip()):
             if enrolling:
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
             otp_login(request, device)
             return redirect(_next_url(request))
-        form.add_error("code", _("The code is wrong or has expired."))
+        else:
+            form.add_error("code", _("The code is wrong or has expired."))
     context = {"form": form, "enrolling": enrolling, "next": _next_url(request)}
     if enrolling:
         context["qr_svg"] = segno.make(device.config_url, error="m").svg_inline(scale=4)
