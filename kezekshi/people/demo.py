@@ -173,3 +173,93 @@ def birth_window(grade: int, *, year_start: dt.date) -> tuple[dt.date, dt.date]:
     """Birth dates of a child in ``grade`` in the academic year that starts ``year_start``."""
     oldest = dt.date(year_start.year - 7 - grade, 1, 1)
     return oldest, dt.date(oldest.year, 12, 31)
+
+
+CLASSES_SHEET = "Классы"
+PUPILS_SHEET = "Ученики"
+RELATIONS = {"F": "мать", "M": "отец"}
+
+
+def nobd_rows(
+    factory: PeopleFactory,
+    *,
+    pupils: int,
+    classes: int,
+    year_start: dt.date,
+    teacher_iins: list[str] | None = None,
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Classes and pupils (each with one or two guardians) in the NOBD import shape.
+
+    Grades 0–4 study in the first shift, 5–11 alternate. Brothers and sisters share
+    their guardians, as in a real school, about one family in ten.
+    """
+    rnd = factory.random
+    class_list = list(class_names(classes))
+    class_rows = []
+    for index, (grade, letter) in enumerate(class_list):
+        row = {
+            "Класс": f"{grade} {letter}",
+            "Смена": "1" if grade <= 4 or index % 2 == 0 else "2",
+            "Язык обучения": "казахский" if rnd.random() < 0.7 else "русский",
+            "ИИН классного руководителя": "",
+        }
+        if teacher_iins and index < len(teacher_iins):
+            row["ИИН классного руководителя"] = teacher_iins[index]
+        class_rows.append(row)
+    pupil_rows: list[dict[str, str]] = []
+    family: list[dict[str, str]] | None = None
+    for index in range(pupils):
+        grade, letter = class_list[index % len(class_list)]
+        sibling = family is not None and rnd.random() < 0.1
+        surname = pupil_rows[-1]["Фамилия"].removesuffix("а") if sibling else ""
+        child = factory.person(
+            born_between=birth_window(grade, year_start=year_start), surname=surname
+        )
+        if not sibling:
+            family = []
+            for number in range(1 if rnd.random() < 0.3 else 2):
+                adult = factory.person(
+                    born_between=(dt.date(1975, 1, 1), dt.date(1995, 12, 31)),
+                    surname=child.last_name.removesuffix("а"),
+                )
+                family.append(
+                    {
+                        f"ИИН представителя {number + 1}": adult.iin,
+                        f"ФИО представителя {number + 1}": (
+                            f"{adult.last_name} {adult.first_name} {adult.patronymic}"
+                        ),
+                        f"Телефон представителя {number + 1}": factory.phone(),
+                        f"Степень родства {number + 1}": RELATIONS[adult.sex],
+                    }
+                )
+        row = {
+            "ИИН": child.iin,
+            "Фамилия": child.last_name,
+            "Имя": child.first_name,
+            "Отчество": child.patronymic,
+            "Дата рождения": f"{child.birth_date:%d.%m.%Y}",
+            "Пол": "М" if child.sex == "M" else "Ж",
+            "Класс": f"{grade} {letter}",
+        }
+        for guardian in family or []:
+            row.update(guardian)
+        pupil_rows.append(row)
+    return class_rows, pupil_rows
+
+
+def nobd_workbook(classes: list[dict[str, str]], pupils: list[dict[str, str]]) -> bytes:
+    """An XLSX file with a classes sheet and a pupils sheet, as the importer reads it."""
+    import io
+
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    for title, rows in ((CLASSES_SHEET, classes), (PUPILS_SHEET, pupils)):
+        sheet = workbook.create_sheet(title)
+        headers = list(dict.fromkeys(key for row in rows for key in row))
+        sheet.append(headers)
+        for row in rows:
+            sheet.append([row.get(header, "") for header in headers])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
