@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -19,6 +19,7 @@ from kezekshi.core.models import School
 
 SESSION_SCHOOL = "school_id"
 View = Callable[..., HttpResponse]
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
 def current_school(request: HttpRequest) -> School | None:
@@ -42,7 +43,7 @@ def staff_view(perm: Perm) -> Callable[[View], View]:
             user = request.user
             if not user.is_authenticated:
                 return redirect(f"{reverse('portal:login')}?next={request.get_full_path()}")
-            if user.requires_two_factor and not user.is_verified():  # type: ignore[union-attr]
+            if user.requires_two_factor and not user.is_verified():  # type: ignore[union-attr,attr-defined]
                 return redirect(f"{reverse('portal:two_factor')}?next={request.get_full_path()}")
             school = current_school(request)
             if school is None or not has_perm(user, perm, school):  # type: ignore[arg-type]
@@ -56,34 +57,34 @@ def staff_view(perm: Perm) -> Callable[[View], View]:
     return decorate
 
 
-def public_view(view: View) -> View:
+def public_view(view: Handler) -> Handler:
     """Mark a page as open to anyone (sign-in pages); the role-matrix test skips it."""
     view.required_permission = None  # type: ignore[attr-defined]
     return view
 
 
-def school_api(perm: Perm) -> Callable[[View], View]:
+def school_api(perm: Perm) -> Callable[[Handler], Handler]:
     """Wrap an API handler taking ``school_id`` from its path: 403 unless ``perm`` is held.
 
     Sets ``request.school``; keeps ``required_permission`` for the role-matrix test.
     """
 
-    def decorate(handler: View) -> View:
+    def decorate(handler: Handler) -> Handler:
         @wraps(handler)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            school = School.objects.filter(pk=kwargs.get("school_id"), is_active=True).first()
+            school = School.objects.filter(pk=kwargs["school_id"], is_active=True).first()
             if school is None or not has_perm(request.user, perm, school):  # type: ignore[arg-type]
                 raise Forbidden("forbidden", _("You have no access to this school's data."))
             request.school = school  # type: ignore[attr-defined]
             return handler(request, *args, **kwargs)
 
         wrapper.required_permission = perm  # type: ignore[attr-defined]
-        return wrapper
+        return wrapper  # type: ignore[return-value]
 
     return decorate
 
 
-def signed_in_api(handler: View) -> View:
+def signed_in_api(handler: Handler) -> Handler:
     """Mark an API handler that serves only the caller's own data (``/me``)."""
     handler.required_permission = None  # type: ignore[attr-defined]
     return handler

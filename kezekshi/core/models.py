@@ -51,7 +51,7 @@ class School(TranslatedName):
         STATE = "state", _("State")
         PRIVATE = "private", _("Private")
 
-    bin = models.CharField(_("BIN"), max_length=12, unique=True, validators=[validate_bin])
+    bin = models.CharField(_("BIN"), max_length=12, unique=True, validators=[validate_bin])  # type: ignore[list-item]
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.SCHOOL)
     ownership = models.CharField(
         _("ownership"), max_length=20, choices=Ownership.choices, default=Ownership.STATE

@@ -13,6 +13,7 @@ import re
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 _WEIGHTS_1 = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 _WEIGHTS_2 = (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)
@@ -32,7 +33,7 @@ def check_digit(first_eleven: str) -> int | None:
     return None
 
 
-def _twelve_digits(value: object, *, what: str) -> str:
+def _twelve_digits(value: object, *, what: StrOrPromise) -> str:
     text = _SEPARATORS.sub("", str(value or ""))
     if not re.fullmatch(r"\d{12}", text):
         raise ValidationError(

@@ -37,7 +37,7 @@ def send_code(request: HttpRequest) -> HttpResponse:
         phone = normalize_phone(raw_phone)
         services.request_sign_in_code(phone=phone, ip=client_ip(request))
     except ValidationError as exc:
-        context = {"step": "phone", "phone": raw_phone, "error": exc.messages[0]}
+        context: dict[str, object] = {"step": "phone", "phone": raw_phone, "error": exc.messages[0]}
         return render(request, "parents/sign_in.html", context, status=422)
     except ServiceError as exc:
         # A code sent a moment ago is still good: let the parent type it in.
@@ -56,7 +56,7 @@ def verify_code(request: HttpRequest) -> HttpResponse:
         phone = normalize_phone(raw_phone)
         user = services.verify_sign_in_code(phone=phone, code=request.POST.get("code", ""))
     except ValidationError as exc:
-        context = {"step": "phone", "phone": raw_phone, "error": exc.messages[0]}
+        context: dict[str, object] = {"step": "phone", "phone": raw_phone, "error": exc.messages[0]}
         return render(request, "parents/sign_in.html", context, status=422)
     except ServiceError as exc:
         restart = exc.code in {"otp_expired", "otp_too_many_attempts", "otp_not_requested"}

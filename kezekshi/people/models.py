@@ -38,7 +38,7 @@ class Person(SchoolOwned):
     last_name = models.CharField(_("last name"), max_length=100)
     first_name = models.CharField(_("first name"), max_length=100)
     patronymic = models.CharField(_("patronymic"), max_length=100, blank=True)
-    iin = EncryptedTextField(_("IIN"), blank=True, validators=[validate_iin])
+    iin = EncryptedTextField(_("IIN"), blank=True, validators=[validate_iin])  # type: ignore[list-item]
     # NULL, not "", for "no IIN": the unique constraint must let many persons lack one.
     iin_digest = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     birth_date = models.DateField(_("birth date"), null=True, blank=True)

@@ -197,8 +197,8 @@ def test_sign_out_revokes_the_token() -> None:
     client = Client()
     ask(client)
     token = verify(client, code_from_outbox()).json()["token"]
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-    assert Client().post("/api/v1/auth/logout", **auth).status_code == 204
-    response = Client().get("/api/v1/me", **auth)
+    auth = {"Authorization": f"Bearer {token}"}
+    assert Client().post("/api/v1/auth/logout", headers=auth).status_code == 204
+    response = Client().get("/api/v1/me", headers=auth)
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
