@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -115,5 +116,10 @@ def pupil(school: School, school_class: SchoolClass) -> Any:
 
 
 def run_tasks() -> None:
-    """Run every queued background task once, as ``manage.py db_worker`` would."""
-    call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
+    """Run every queued background task once, as ``manage.py db_worker`` would.
+
+    The worker drops database connections it finds inside a transaction; a test is one
+    big transaction, so that check is switched off while the worker runs here.
+    """
+    with mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
+        call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
