@@ -1,6 +1,7 @@
 from django.urls import path
 
 from kezekshi.portal import views
+from kezekshi.portal.people_io import export_people, import_people
 
 app_name = "portal"
 urlpatterns = [
@@ -12,4 +13,6 @@ urlpatterns = [
     path("pupils/", views.pupils, name="pupils"),
     path("pupils/<int:pupil_id>/", views.pupil_card, name="pupil_card"),
     path("language/", views.choose_language, name="language"),
+    path("people/import/", import_people, name="import_people"),
+    path("people/export/", export_people, name="export_people"),
 ]
