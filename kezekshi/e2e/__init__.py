@@ -1,0 +1,1 @@
+"""End-to-end tests: headless Chromium against a live server (``pytest -m browser``)."""

@@ -1,0 +1,37 @@
+"""What the browser tests share: expected texts in a language, signing in, the SMS outbox."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.utils import translation
+from playwright.sync_api import Page
+
+from kezekshi.conftest import run_tasks
+from kezekshi.core.models import SmsMessage
+
+
+def translated(language: str, msgid: str, **params: Any) -> str:
+    """``msgid`` as a page in ``language`` shows it (the msgid itself until translated)."""
+    with translation.override(language):
+        text = translation.gettext(msgid)
+    return text % params if params else text
+
+
+def sign_in(page: Page, *, login: str, password: str, language: str = "kk") -> None:
+    """Fill in and send the staff sign-in form."""
+    page.goto("/login/")
+    page.fill("#id_login", login)
+    page.fill("#id_password", password)
+    page.get_by_role("button", name=translated(language, "Sign in"), exact=True).click()
+    page.wait_for_load_state()
+
+
+def sms_code(phone: str) -> str:
+    """Deliver the queued SMS, as the worker would, and read the code sent to ``phone``."""
+    run_tasks()
+    text = SmsMessage.objects.filter(phone=phone).latest("created_at").text
+    match = re.search(r"\b(\d{6})\b", text)
+    assert match, f"no 6-digit code in the SMS to {phone}: {text!r}"
+    return match.group(1)
