@@ -41,8 +41,9 @@ lint: install
 	$(PY) manage.py makemigrations --check --dry-run
 
 messages: install
-	cd kezekshi && ../$(PY) ../manage.py makemessages -l kk -l ru -l en --no-obsolete --ignore 'tests/*'
-	$(PY) manage.py compilemessages
+	$(PY) manage.py makemessages -l kk -l ru -l en --no-obsolete \
+	  --ignore '.venv/*' --ignore 'var/*' --ignore 'bench/*' --ignore '*/tests/*' --ignore 'kezekshi/e2e/*'
+	$(PY) manage.py compilemessages --ignore '.venv/*'
 
 bench: install
 	DEBUG=0 $(PY) bench/import_people.py

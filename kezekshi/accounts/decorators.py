@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from kezekshi.accounts.permissions import has_perm, staff_schools
@@ -41,10 +42,11 @@ def staff_view(perm: Perm) -> Callable[[View], View]:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             user = request.user
+            back = urlencode({"next": request.get_full_path()})
             if not user.is_authenticated:
-                return redirect(f"{reverse('portal:login')}?next={request.get_full_path()}")
+                return redirect(f"{reverse('portal:login')}?{back}")
             if user.requires_two_factor and not user.is_verified():  # type: ignore[union-attr,attr-defined]
-                return redirect(f"{reverse('portal:two_factor')}?next={request.get_full_path()}")
+                return redirect(f"{reverse('portal:two_factor')}?{back}")
             school = current_school(request)
             if school is None or not has_perm(user, perm, school):  # type: ignore[arg-type]
                 raise PermissionDenied

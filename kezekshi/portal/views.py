@@ -12,7 +12,7 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.i18n import set_language
@@ -42,7 +42,8 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid() and form.user is not None:
         login(request, form.user)
         if form.user.requires_two_factor:
-            return redirect(f"{reverse('portal:two_factor')}?next={_next_url(request)}")
+            back = urlencode({"next": _next_url(request)})
+            return redirect(f"{reverse('portal:two_factor')}?{back}")
         return redirect(_next_url(request))
     return render(request, "portal/sign_in.html", {"form": form, "next": _next_url(request)})
 
