@@ -118,9 +118,10 @@ def pupil_rows(school: School) -> tuple[list[str], Iterator[Row]]:
                 parent = link.guardian.person
                 relation = _relation_word(link, parent.sex)
                 row += [parent.iin, parent.full_name, parent.phone, relation]
-            yield row
+            yield row + [""] * (len(header) - len(row))
 
-    return pupil_header(guardians), rows()
+    header = pupil_header(guardians)
+    return header, rows()
 
 
 def _relation_word(link: Guardianship, sex: str) -> str:

@@ -412,7 +412,9 @@ def _read_csv(data: bytes, filename: str) -> Table:
             if any(cell.strip() for cell in cells):
                 rows.append((reader.line_num, cells))
     except csv.Error as exc:
-        raise FileProblem("unreadable_file", _("The CSV file is malformed: %s") % exc) from exc
+        raise FileProblem(
+            "unreadable_file", _("The CSV file is malformed: %(error)s") % {"error": exc}
+        ) from exc
     return Table(filename, rows)
 
 

@@ -760,3 +760,41 @@ def test_the_export_command_writes_a_file_the_import_command_reads(
     csv_path = tmp_path / "people.csv"
     call_command("export_people", "--school", school.bin, "--format", "csv", "-o", str(csv_path))
     assert csv_path.read_bytes() == export_csv(school=school)
+
+
+def test_a_classes_csv_is_told_apart_by_its_headers(school: School) -> None:
+    data = csv_file(
+        [["5 Ә", "1", "қазақ тілі"], ["10-б", "II", "English"]], header=CLASS_HEADER[:3]
+    )
+    report = run(school, data, "classes.csv")
+    assert report.ok, report.errors
+    assert set(
+        SchoolClass.objects.filter(school=school).values_list(
+            "grade", "letter", "shift", "language"
+        )
+    ) == {(5, "Ә", 1, "kk"), (10, "Б", 2, "en")}
+
+
+def test_a_pupil_who_had_left_and_is_in_the_file_studies_again(
+    school: School, classes: None
+) -> None:
+    run(school, csv_file(family()))
+    Pupil.objects.filter(person__iin_digest=iin_digest(DANA)).update(is_active=False)
+    report = run(school, csv_file(family()))
+    assert report.counts["pupils"].updated == 1
+    assert Pupil.objects.get(person__iin_digest=iin_digest(DANA)).is_active
+
+
+def test_progress_is_reported_by_stage_up_to_the_total(school: School, classes: None) -> None:
+    seen: dict[str, tuple[int, int | None]] = {}
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        seen[stage] = (done, total)
+
+    data = xlsx_file({"Ученики": [HEADER, *family()]})
+    assert import_people(school=school, file=data, filename="nobd.xlsx", progress=progress).ok
+    assert seen["check"] == (3, 3)
+    assert (
+        seen["write"][0] == seen["write"][1] == 6 + 3 + 3 + 5
+    )  # persons, pupils, guardians, links
+    assert seen["read"][0] == seen["read"][1]
