@@ -35,6 +35,8 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
 
 from kezekshi.accounts.models import User
 from kezekshi.core.models import School
@@ -61,6 +63,9 @@ BATCH_SIZE = 1000
 # Header rows may sit below a title; look this far down for them.
 HEADER_SEARCH_ROWS = 20
 NAME_MAX_LENGTH = 100
+# An XLSX is a zip: refuse one that unpacks to more than this (a 10,000-pupil list
+# unpacks to about 10 MB).
+MAX_UNPACKED_BYTES = 500 * 1024 * 1024
 
 # Progress callback: stage ("read", "check", "write"), rows done, rows in total if known.
 Progress = Callable[[str, int, int | None], None]
@@ -234,6 +239,7 @@ def parse_class_name(value: object) -> tuple[int, str] | None:
 
 
 def class_title(grade: int, letter: str) -> str:
+    """A class as NOBD writes it: «5 Ә»."""
     return f"{grade} {letter}"
 
 
@@ -337,9 +343,18 @@ def read_tables(data: bytes, filename: str, progress: Progress | None = None) ->
 
 
 def _read_xlsx(data: bytes, progress: Progress | None) -> list[Table]:
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
-
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise FileProblem(
+            "unreadable_file", _("The file is not a readable .xlsx workbook.")
+        ) from exc
+    if unpacked > MAX_UNPACKED_BYTES:
+        # A few megabytes that unpack to gigabytes are not a list of pupils.
+        raise FileProblem(
+            "unreadable_file", _("The workbook is too large once unpacked; save it again.")
+        )
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:

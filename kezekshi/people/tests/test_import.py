@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from kezekshi.accounts.models import Membership, User
 from kezekshi.accounts.roles import Role
 from kezekshi.core.models import School
 from kezekshi.core.validators import make_iin
-from kezekshi.people import services
+from kezekshi.people import importing, services
 from kezekshi.people.exporting import export_csv, export_xlsx
 from kezekshi.people.importing import (
     ImportReport,
@@ -798,3 +799,15 @@ def test_progress_is_reported_by_stage_up_to_the_total(school: School, classes: 
         seen["write"][0] == seen["write"][1] == 6 + 3 + 3 + 5
     )  # persons, pupils, guardians, links
     assert seen["read"][0] == seen["read"][1]
+
+
+def test_a_workbook_that_unpacks_to_gigabytes_is_refused_unread(
+    school: School, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(importing, "MAX_UNPACKED_BYTES", 1024 * 1024)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", b" " * (2 * 1024 * 1024))
+    assert len(buffer.getvalue()) < 10 * 1024
+    report = run(school, buffer.getvalue(), "bomb.xlsx")
+    assert [issue.code for issue in report.errors] == ["unreadable_file"]
