@@ -92,46 +92,51 @@ class Column:
 
 
 def _guardian_columns(n: int) -> list[Column]:
-    return [
-        Column(
-            f"guardian{n}_iin",
-            f"ИИН представителя {n}",
-            (f"Өкілдің ЖСН {n}", f"ЖСН өкілі {n}", f"Guardian {n} IIN", f"Guardian IIN {n}"),
-            required=False,
+    """The columns of guardian ``n``; guardian 1's may also be headed without the number."""
+    names = {
+        "iin": (
+            "ИИН представителя {n}",
+            "ИИН законного представителя {n}",
+            "Өкілдің ЖСН {n}",
+            "ЖСН өкілі {n}",
+            "Guardian {n} IIN",
+            "Guardian IIN {n}",
         ),
-        Column(
-            f"guardian{n}_name",
-            f"ФИО представителя {n}",
-            (
-                f"Ф.И.О. представителя {n}",
-                f"Өкілдің аты-жөні {n}",
-                f"Өкілдің толық аты-жөні {n}",
-                f"Guardian {n} name",
-                f"Guardian {n} full name",
-                f"Guardian name {n}",
-            ),
-            required=False,
+        "name": (
+            "ФИО представителя {n}",
+            "Ф.И.О. представителя {n}",
+            "ФИО законного представителя {n}",
+            "Өкілдің аты-жөні {n}",
+            "Өкілдің толық аты-жөні {n}",
+            "Guardian {n} name",
+            "Guardian {n} full name",
+            "Guardian name {n}",
         ),
-        Column(
-            f"guardian{n}_phone",
-            f"Телефон представителя {n}",
-            (f"Өкілдің телефоны {n}", f"Guardian {n} phone", f"Guardian phone {n}"),
-            required=False,
+        "phone": (
+            "Телефон представителя {n}",
+            "Телефон законного представителя {n}",
+            "Өкілдің телефоны {n}",
+            "Guardian {n} phone",
+            "Guardian phone {n}",
         ),
-        Column(
-            f"guardian{n}_relation",
-            f"Степень родства {n}",
-            (
-                f"Степень родства представителя {n}",
-                f"Туыстық дәрежесі {n}",
-                f"Өкілдің туыстық дәрежесі {n}",
-                f"Relation {n}",
-                f"Relationship {n}",
-                f"Guardian {n} relation",
-            ),
-            required=False,
+        "relation": (
+            "Степень родства {n}",
+            "Степень родства представителя {n}",
+            "Туыстық дәрежесі {n}",
+            "Өкілдің туыстық дәрежесі {n}",
+            "Relation {n}",
+            "Relationship {n}",
+            "Guardian {n} relation",
         ),
-    ]
+    }
+    columns = []
+    for part, spellings in names.items():
+        numbered = [spelling.format(n=n) for spelling in spellings]
+        unnumbered = [spelling.format(n="").strip() for spelling in spellings] if n == 1 else []
+        columns.append(
+            Column(f"guardian{n}_{part}", numbered[0], (*numbered[1:], *unnumbered), required=False)
+        )
+    return columns
 
 
 PUPIL_COLUMNS: tuple[Column, ...] = (
@@ -649,7 +654,7 @@ class _Headed:
 class _Import:
     """One run of an import: parse, check against the database, plan, write."""
 
-    def __init__(self, *, school: School, report: ImportReport, progress: Progress | None):
+    def __init__(self, *, school: School, report: ImportReport, progress: Progress | None) -> None:
         self.school = school
         self.report = report
         self.progress = progress
