@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
 import os
 import sys
 import tempfile
@@ -37,66 +36,18 @@ def configure(data_dir: str) -> None:
 
 
 def workbook(pupils: int, *, seed: int = 2026) -> bytes:
-    """An NOBD-shaped XLSX: a classes sheet and ``pupils`` pupils, about 1 in 10 a sibling
-    of the pupil before (same guardians), each with one or two guardians."""
-    import random
+    """An NOBD-shaped XLSX of generated pupils, each with one or two guardians."""
+    from kezekshi.people.demo import PeopleFactory, nobd_rows, nobd_workbook
 
-    from openpyxl import Workbook
-
-    from kezekshi.people.demo import PeopleFactory, birth_window, class_names
-    from kezekshi.people.exporting import class_header, pupil_header
-
-    factory = PeopleFactory(seed)
-    rnd = random.Random(seed)
     today = dt.date.today()
     year_start = dt.date(today.year if today.month >= 9 else today.year - 1, 9, 1)
-    classes = list(class_names(max(1, -(-pupils // PUPILS_PER_CLASS))))
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("Классы")
-    sheet.append(class_header())
-    for grade, letter in classes:
-        sheet.append([f"{grade} {letter}", 1 if grade < 6 else 2, rnd.choice(["kk", "ru"]), ""])
-    sheet = book.create_sheet("Ученики")
-    sheet.append(pupil_header(2))
-    guardians: list[list[object]] = []
-    surname = ""
-    for number in range(pupils):
-        grade, letter = classes[number // PUPILS_PER_CLASS]
-        sibling = number > 0 and rnd.random() < 0.1
-        if not sibling:
-            surname = ""
-        child = factory.person(
-            born_between=birth_window(grade, year_start=year_start), surname=surname
-        )
-        if not sibling:
-            surname = child.last_name.removesuffix("а")
-            guardians = []
-            for index in range(rnd.choice([1, 2])):
-                adult = factory.person(
-                    born_between=(dt.date(1970, 1, 1), dt.date(1995, 12, 31)), surname=surname
-                )
-                if index == 0 or adult.sex != guardians[0][-1]:
-                    relation = "мать" if adult.sex == "F" else "отец"
-                else:
-                    relation = "бабушка" if adult.sex == "F" else "дедушка"
-                iin = adult.iin if rnd.random() < 0.7 else ""
-                name = f"{adult.last_name} {adult.first_name} {adult.patronymic}"
-                guardians.append([iin, name, factory.phone(), relation, adult.sex])
-        row: list[object] = [
-            child.iin,
-            child.last_name,
-            child.first_name,
-            child.patronymic,
-            child.birth_date.strftime("%d.%m.%Y"),
-            "М" if child.sex == "M" else "Ж",
-            f"{grade} {letter}",
-        ]
-        for guardian in guardians:
-            row += guardian[:4]
-        sheet.append(row)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    classes, pupil_rows = nobd_rows(
+        PeopleFactory(seed),
+        pupils=pupils,
+        classes=max(1, -(-pupils // PUPILS_PER_CLASS)),
+        year_start=year_start,
+    )
+    return nobd_workbook(classes, pupil_rows)
 
 
 def make_school() -> Any:
