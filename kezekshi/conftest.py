@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 from unittest import mock
@@ -11,7 +12,7 @@ from django.test import Client
 
 from kezekshi.accounts.models import Membership, User
 from kezekshi.accounts.roles import Role
-from kezekshi.core.models import Region, School
+from kezekshi.core.models import Region, School, SmsMessage
 from kezekshi.people import services as people_services
 from kezekshi.people.models import SchoolClass
 
@@ -123,3 +124,12 @@ def run_tasks() -> None:
     """
     with mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
         call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
+
+
+def last_sms_code(phone: str) -> str:
+    """Deliver the queued SMS, as the worker would, and read the code sent to ``phone``."""
+    run_tasks()
+    text = SmsMessage.objects.filter(phone=phone).latest("created_at").text
+    match = re.search(r"\b(\d{6})\b", text)
+    assert match, f"no 6-digit code in the SMS to {phone}: {text!r}"
+    return match.group(1)

@@ -25,6 +25,9 @@ import pytest
 from django.db import connections
 from playwright.sync_api import Page, sync_playwright
 
+from kezekshi.people import services as people_services
+from kezekshi.people.models import Guardianship, Pupil
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -99,3 +102,18 @@ def page(
             # test database's own; close them, or PostgreSQL cannot drop the database.
             connections.close_all()
             browser.close()
+
+
+MOTHER_PHONE = "+77015550123"
+
+
+@pytest.fixture
+def mother(pupil: Pupil) -> Guardianship:
+    """The pupil's mother, a guardian with a phone the parents' app signs in with."""
+    return people_services.add_guardian(
+        pupil=pupil,
+        last_name="Сейтқали",
+        first_name="Гүлнар",
+        phone=MOTHER_PHONE,
+        relation=Guardianship.Relation.MOTHER,
+    )

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.utils import translation
 from playwright.sync_api import Page
 
-from kezekshi.conftest import run_tasks
-from kezekshi.core.models import SmsMessage
+from kezekshi.conftest import last_sms_code
 
 
 def translated(language: str, msgid: str, **params: Any) -> str:
@@ -28,10 +26,4 @@ def sign_in(page: Page, *, login: str, password: str, language: str = "kk") -> N
     page.wait_for_load_state()
 
 
-def sms_code(phone: str) -> str:
-    """Deliver the queued SMS, as the worker would, and read the code sent to ``phone``."""
-    run_tasks()
-    text = SmsMessage.objects.filter(phone=phone).latest("created_at").text
-    match = re.search(r"\b(\d{6})\b", text)
-    assert match, f"no 6-digit code in the SMS to {phone}: {text!r}"
-    return match.group(1)
+sms_code = last_sms_code

@@ -17,14 +17,13 @@ from kezekshi.accounts.models import User
 from kezekshi.accounts.roles import Role
 from kezekshi.conftest import PASSWORD
 from kezekshi.core.models import School
-from kezekshi.e2e.conftest import SCREENSHOTS
+from kezekshi.e2e.conftest import MOTHER_PHONE, SCREENSHOTS
 from kezekshi.e2e.helpers import sign_in, translated
 from kezekshi.people import services as people_services
 from kezekshi.people.models import Guardianship, Pupil, SchoolClass
 
 pytestmark = pytest.mark.browser
 LANGUAGE = "kk"  # the browser's language (``browser_context_args``)
-GUARDIAN_PHONE = "+77015550123"
 
 
 def t(msgid: str, **params: Any) -> str:
@@ -52,17 +51,6 @@ def classmate(school: School) -> Pupil:
     other_class = SchoolClass.objects.create(school=school, grade=7, letter="Б", shift=1)
     return people_services.create_pupil(
         school=school, last_name="Абенов", first_name="Нұрлан", school_class=other_class
-    )
-
-
-@pytest.fixture
-def mother(pupil: Pupil) -> Guardianship:
-    return people_services.add_guardian(
-        pupil=pupil,
-        last_name="Сейтқали",
-        first_name="Гүлнар",
-        phone=GUARDIAN_PHONE,
-        relation=Guardianship.Relation.MOTHER,
     )
 
 
@@ -110,7 +98,7 @@ def test_a_school_admin_enrols_totp_then_finds_a_pupil_and_the_guardian(
     expect(page.locator("h1")).to_have_text("Сейтқали Әлия")
     expect(page.get_by_text(pupil.account_number)).to_be_visible()
     guardian_row = page.locator("tbody tr", has_text="Сейтқали Гүлнар")
-    expect(guardian_row).to_contain_text(GUARDIAN_PHONE)
+    expect(guardian_row).to_contain_text(MOTHER_PHONE)
     expect(guardian_row).to_contain_text(t("Mother"))
 
 

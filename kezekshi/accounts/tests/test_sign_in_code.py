@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import pytest
@@ -12,8 +11,7 @@ from django.utils import timezone
 
 from kezekshi.accounts.models import ApiToken, Membership, SignInCode, User
 from kezekshi.accounts.roles import Role
-from kezekshi.conftest import run_tasks
-from kezekshi.core.models import SmsMessage
+from kezekshi.conftest import last_sms_code
 from kezekshi.people import services as people_services
 
 pytestmark = pytest.mark.django_db
@@ -35,11 +33,7 @@ def verify(client: Client, code: str, phone: str = PHONE, token: bool = True) ->
 
 
 def code_from_outbox(phone: str = PHONE) -> str:
-    run_tasks()
-    text = SmsMessage.objects.filter(phone=phone).latest("created_at").text
-    match = re.search(r"\b(\d{6})\b", text)
-    assert match, text
-    return match.group(1)
+    return last_sms_code(phone)
 
 
 def test_a_parent_gets_a_code_by_sms_and_signs_in_with_it() -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 from django.test import Client
 
-from kezekshi.conftest import run_tasks
-from kezekshi.core.models import SmsMessage
+from kezekshi.conftest import last_sms_code
 from kezekshi.people import services as people_services
 
 pytestmark = pytest.mark.django_db
@@ -17,11 +15,7 @@ PHONE = "+77017770001"
 
 
 def last_code(phone: str = PHONE) -> str:
-    run_tasks()
-    text = SmsMessage.objects.filter(phone=phone).latest("created_at").text
-    match = re.search(r"\b(\d{6})\b", text)
-    assert match
-    return match.group(1)
+    return last_sms_code(phone)
 
 
 def test_a_parent_signs_in_and_sees_their_child(pupil: Any) -> None:
