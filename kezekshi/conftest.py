@@ -133,3 +133,21 @@ def last_sms_code(phone: str) -> str:
     match = re.search(r"\b(\d{6})\b", text)
     assert match, f"no 6-digit code in the SMS to {phone}: {text!r}"
     return match.group(1)
+
+
+@pytest.fixture(autouse=True)
+def _ledgers_can_be_flushed(request: Any) -> Any:
+    """Tests on a live server end with a flush (DELETE FROM every table on SQLite), which
+    the append-only triggers would refuse; lift them for that flush and put them back."""
+    if "transactional_db" not in request.fixturenames and "live_server" not in request.fixturenames:
+        yield
+        return
+    from django.db import connection
+
+    from kezekshi.privacy.triggers import create_append_only_triggers, drop_append_only_triggers
+
+    with connection.cursor() as cursor:
+        create_append_only_triggers(connection, cursor)
+    yield
+    with connection.cursor() as cursor:
+        drop_append_only_triggers(connection, cursor)

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "kezekshi.core",
     "kezekshi.accounts",
     "kezekshi.people",
+    "kezekshi.privacy",
     "kezekshi.portal",
     "kezekshi.parents",
 ]

@@ -54,6 +54,8 @@ class Person(SchoolOwned):
         related_name="persons",
         verbose_name=_("account"),
     )
+    # Set while the person's data are blocked (see docs/privacy.md for what that stops).
+    blocked_at = models.DateTimeField(_("blocked since"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -162,6 +164,7 @@ class Pupil(SchoolOwned):
     )
     account_number = models.CharField(_("personal account"), max_length=11, unique=True)
     is_active = models.BooleanField(_("studies here"), default=True)
+    left_on = models.DateField(_("left the school on"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("pupil")
