@@ -52,7 +52,7 @@ def test_the_database_refuses_too(school: Any, statement: str) -> None:
 
 
 def test_a_change_made_around_the_triggers_is_found(school: Any) -> None:
-    first, second, third = entries(school)
+    _first, second, _third = entries(school)
     with connection.cursor() as cursor:
         drop_append_only_triggers(connection, cursor)
         cursor.execute("UPDATE privacy_auditentry SET target = 'forged' WHERE id = %s", [second.pk])
@@ -63,7 +63,7 @@ def test_a_change_made_around_the_triggers_is_found(school: Any) -> None:
 
 
 def test_removed_rows_are_found(school: Any) -> None:
-    first, second, third = entries(school)
+    _first, second, third = entries(school)
     with connection.cursor() as cursor:
         drop_append_only_triggers(connection, cursor)
         cursor.execute("DELETE FROM privacy_auditentry WHERE id = %s", [second.pk])

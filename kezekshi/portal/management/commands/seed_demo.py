@@ -29,6 +29,7 @@ from kezekshi.core.validators import check_digit
 from kezekshi.people.demo import PeopleFactory, nobd_rows, nobd_workbook
 from kezekshi.people.importing import import_people
 from kezekshi.people.models import Person, StaffMember
+from kezekshi.privacy import services as privacy_services
 
 DEMO_BIN_BODY = "95084000123"  # Aug 1995, resident legal entity, head office
 DEMO_PREFIX = 1000
@@ -88,6 +89,11 @@ class Command(BaseCommand):
         factory = PeopleFactory()
         with transaction.atomic():
             school = self._school(year_start)
+            if privacy_services.current_policy() is None:
+                draft = privacy_services.draft_policy(
+                    operator_name="ТОО «Kezekshi Demo»", operator_bin=school.bin
+                )
+                privacy_services.publish_policy(policy=draft, by=None)
             accounts = self._staff(school, factory, classes=options["classes"])
             teacher_iins = list(
                 StaffMember.objects.filter(
