@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from kezekshi.accounts.models import User
+from kezekshi.accounts.services import issue_api_token
 from kezekshi.conftest import last_sms_code
 from kezekshi.core.errors import ServiceError
 from kezekshi.people import services as people_services
@@ -286,3 +287,52 @@ def test_withdrawal_is_refused_while_an_obligation_is_open(
 def test_the_policy_page_is_open_to_everyone(policy: PolicyVersion) -> None:
     page = Client().get("/app/policy/", HTTP_ACCEPT_LANGUAGE="en")
     assert page.status_code == 200 and "Cross-border transfer" in page.content.decode()
+
+
+def test_the_app_consents_through_the_api(
+    policy: PolicyVersion, parent: User, pupil: Pupil
+) -> None:
+    client = Client()
+    token = issue_api_token(user=parent)
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=auth).json()["code"] == "consent_required"
+    shown = client.get("/api/v1/privacy/policy", headers={**auth, "Accept-Language": "ru"}).json()
+    assert shown["number"] == policy.number and "Трансграничная передача" in shown["text"]
+    refused = client.post(
+        "/api/v1/privacy/consent",
+        {"policy_id": policy.pk, "agree": False},
+        content_type="application/json",
+        headers=auth,
+    )
+    assert refused.status_code == 422 and refused.json()["code"] == "consent_not_given"
+    given = client.post(
+        "/api/v1/privacy/consent",
+        {"policy_id": policy.pk, "agree": True},
+        content_type="application/json",
+        headers=auth,
+    )
+    assert given.json() == {"consented": True, "recorded": 2}
+    assert client.get("/api/v1/me", headers=auth).status_code == 200
+    face = client.post(
+        f"/api/v1/privacy/children/{pupil.pk}/biometrics",
+        {"kind": "face", "allow": True},
+        content_type="application/json",
+        headers=auth,
+    )
+    assert face.json() == {"kind": "face", "allowed": True, "reason": "consented"}
+
+
+def test_the_api_refuses_biometrics_for_someone_elses_child(
+    policy: PolicyVersion, parent: User, school: Any
+) -> None:
+    services.accept_policy(user=parent, policy=policy, context=services.Context())
+    other = people_services.create_pupil(school=school, last_name="Басқа", first_name="Бала")
+    auth = {"Authorization": f"Bearer {issue_api_token(user=parent)}"}
+    response = Client().post(
+        f"/api/v1/privacy/children/{other.pk}/biometrics",
+        {"kind": "face", "allow": True},
+        content_type="application/json",
+        headers=auth,
+    )
+    assert response.status_code == 403 and response.json()["code"] == "not_representative"
+    assert AuditEntry.objects.filter(action=AuditEntry.Action.REFUSED, person=other.person).exists()
