@@ -30,6 +30,7 @@ class Perm(models.TextChoices):
     PEOPLE_VIEW = "people.view", _("See pupils, staff and guardians")
     PEOPLE_IMPORT = "people.import", _("Import and export people")
     SCHOOL_MANAGE = "school.manage", _("Manage the school and its staff")
+    PRIVACY_REQUESTS = "privacy.requests", _("Handle subject requests")
 
 
 _ALL_STAFF_VIEW = {Perm.PORTAL, Perm.PEOPLE_VIEW}
@@ -40,7 +41,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.LIBRARIAN: frozenset(_ALL_STAFF_VIEW),
     Role.CLASS_TEACHER: frozenset(_ALL_STAFF_VIEW),
     Role.SOCIAL_PEDAGOGUE: frozenset(_ALL_STAFF_VIEW),
-    Role.DPO: frozenset(_ALL_STAFF_VIEW),
+    # The data-protection officer answers the subjects' requests (school admins and
+    # operators hold every permission, this one included).
+    Role.DPO: frozenset(_ALL_STAFF_VIEW | {Perm.PRIVACY_REQUESTS}),
     Role.PARENT: frozenset(),
     # Authority viewers see aggregates of their region, never a person's record.
     Role.AUTHORITY_VIEWER: frozenset({Perm.PORTAL}),
