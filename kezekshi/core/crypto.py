@@ -14,7 +14,7 @@ import hmac
 from functools import cache
 from typing import Any
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import models
 
@@ -23,12 +23,27 @@ def _derive(purpose: bytes) -> bytes:
     return hmac.new(settings.SECRET_KEY.encode(), purpose, hashlib.sha256).digest()
 
 
-@cache
-def _fernet() -> MultiFernet:
+def _configured() -> list[Fernet]:
     keys = list(settings.FIELD_ENCRYPTION_KEYS) or [
         base64.urlsafe_b64encode(_derive(b"kezekshi-field-encryption")).decode()
     ]
-    return MultiFernet([Fernet(key) for key in keys])
+    return [Fernet(key) for key in keys]
+
+
+@cache
+def _fernet() -> MultiFernet:
+    return MultiFernet(_configured())
+
+
+@cache
+def _current() -> Fernet:
+    return _configured()[0]
+
+
+def reset_keys() -> None:
+    """Forget the cached keys, so the next use reads ``FIELD_ENCRYPTION_KEYS`` again."""
+    _fernet.cache_clear()
+    _current.cache_clear()
 
 
 def encrypt(value: str) -> str:
@@ -37,6 +52,23 @@ def encrypt(value: str) -> str:
 
 def decrypt(token: str) -> str:
     return _fernet().decrypt(token.encode()).decode()
+
+
+def is_current(token: str) -> bool:
+    """Whether ``token`` is already encrypted under the first (current) key."""
+    try:
+        _current().decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def rotate(token: str) -> str:
+    """``token`` re-encrypted under the first key (any configured key may read it).
+
+    Raises ``cryptography.fernet.InvalidToken`` when no configured key can read it.
+    """
+    return _fernet().rotate(token.encode()).decode()
 
 
 def blind_index(value: str) -> str:
