@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost but one, so it sees the final status of every page, redirects included.
+    "kezekshi.privacy.middleware.RequestRecordMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -160,6 +162,35 @@ OTP_RESEND_SECONDS = env_int("OTP_RESEND_SECONDS", default=60)
 OTP_MAX_PER_PHONE_PER_HOUR = env_int("OTP_MAX_PER_PHONE_PER_HOUR", default=5)
 OTP_MAX_PER_IP_PER_HOUR = env_int("OTP_MAX_PER_IP_PER_HOUR", default=30)
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", default=90)
+
+# --- Personal data: how long things are kept (see privacy.retention; run apply_retention daily).
+PRIVACY_REQUEST_LOG_DAYS = env_int("PRIVACY_REQUEST_LOG_DAYS", default=90)
+PRIVACY_BIOMETRIC_RETENTION_DAYS = env_int("PRIVACY_BIOMETRIC_RETENTION_DAYS", default=30)
+PRIVACY_PRESENCE_PSEUDONYMISE_YEARS = env_int("PRIVACY_PRESENCE_PSEUDONYMISE_YEARS", default=3)
+for _name in (
+    "PRIVACY_REQUEST_LOG_DAYS",
+    "PRIVACY_BIOMETRIC_RETENTION_DAYS",
+    "PRIVACY_PRESENCE_PSEUDONYMISE_YEARS",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1.")
+# Path prefixes whose requests are not written to the request log (static files, health
+# checks, the devices' high-volume endpoints).
+PRIVACY_REQUEST_LOG_SKIP = env_list(
+    "PRIVACY_REQUEST_LOG_SKIP",
+    default=[
+        "/static/",
+        "/media/",
+        "/healthz",
+        "/favicon.ico",
+        "/app/sw.js",
+        "/app/manifest.webmanifest",
+        "/iclock/",
+        "/ISAPI/",
+        "/api/v1/devices/",
+        "/api/v1/edge/",
+    ],
+)
 
 LOGGING = {
     "version": 1,
