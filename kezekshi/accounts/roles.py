@@ -30,6 +30,7 @@ class Perm(models.TextChoices):
     PEOPLE_VIEW = "people.view", _("See pupils, staff and guardians")
     PEOPLE_IMPORT = "people.import", _("Import and export people")
     SCHOOL_MANAGE = "school.manage", _("Manage the school and its staff")
+    AUDIT_VIEW = "audit.view", _("See the audit log")
     PRIVACY_REQUESTS = "privacy.requests", _("Handle subject requests")
 
 
@@ -41,9 +42,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.LIBRARIAN: frozenset(_ALL_STAFF_VIEW),
     Role.CLASS_TEACHER: frozenset(_ALL_STAFF_VIEW),
     Role.SOCIAL_PEDAGOGUE: frozenset(_ALL_STAFF_VIEW),
-    # The data-protection officer answers the subjects' requests (school admins and
-    # operators hold every permission, this one included).
-    Role.DPO: frozenset(_ALL_STAFF_VIEW | {Perm.PRIVACY_REQUESTS}),
+    # The data-protection officer answers for the audit log and the subjects' requests
+    # (school admins and operators hold every permission, these included).
+    Role.DPO: frozenset(_ALL_STAFF_VIEW | {Perm.AUDIT_VIEW, Perm.PRIVACY_REQUESTS}),
     Role.PARENT: frozenset(),
     # Authority viewers see aggregates of their region, never a person's record.
     Role.AUTHORITY_VIEWER: frozenset({Perm.PORTAL}),
