@@ -2,6 +2,7 @@ from django.urls import path
 
 from kezekshi.portal import views
 from kezekshi.portal.people_io import export_people, import_people
+from kezekshi.portal.protection_views import accept_cookie_notice
 
 app_name = "portal"
 urlpatterns = [
@@ -15,4 +16,5 @@ urlpatterns = [
     path("language/", views.choose_language, name="language"),
     path("people/import/", import_people, name="import_people"),
     path("people/export/", export_people, name="export_people"),
+    path("cookies/", accept_cookie_notice, name="cookie_notice"),
 ]
