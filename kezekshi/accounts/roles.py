@@ -32,6 +32,7 @@ class Perm(models.TextChoices):
     SCHOOL_MANAGE = "school.manage", _("Manage the school and its staff")
     AUDIT_VIEW = "audit.view", _("See the audit log")
     PRIVACY_REQUESTS = "privacy.requests", _("Handle subject requests")
+    DATAMAP_VIEW = "privacy.datamap", _("See the data map")
 
 
 _ALL_STAFF_VIEW = {Perm.PORTAL, Perm.PEOPLE_VIEW}
@@ -44,7 +45,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.SOCIAL_PEDAGOGUE: frozenset(_ALL_STAFF_VIEW),
     # The data-protection officer answers for the audit log and the subjects' requests
     # (school admins and operators hold every permission, these included).
-    Role.DPO: frozenset(_ALL_STAFF_VIEW | {Perm.AUDIT_VIEW, Perm.PRIVACY_REQUESTS}),
+    Role.DPO: frozenset(
+        _ALL_STAFF_VIEW | {Perm.AUDIT_VIEW, Perm.PRIVACY_REQUESTS, Perm.DATAMAP_VIEW}
+    ),
     Role.PARENT: frozenset(),
     # Authority viewers see aggregates of their region, never a person's record.
     Role.AUTHORITY_VIEWER: frozenset({Perm.PORTAL}),
