@@ -3,6 +3,7 @@ from django.urls import path
 from kezekshi.portal import views
 from kezekshi.portal.datamap_views import data_map, data_map_export
 from kezekshi.portal.people_io import export_people, import_people
+from kezekshi.portal.protection_views import accept_cookie_notice
 
 app_name = "portal"
 urlpatterns = [
@@ -18,4 +19,5 @@ urlpatterns = [
     path("people/export/", export_people, name="export_people"),
     path("privacy/data-map/", data_map, name="data_map"),
     path("privacy/data-map/export/", data_map_export, name="data_map_export"),
+    path("cookies/", accept_cookie_notice, name="cookie_notice"),
 ]
