@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ from the web process itself (uvicorn/gunicorn have no static server).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Outermost but one, so it sees the final status of every page, redirects included.
     "kezekshi.privacy.middleware.RequestRecordMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -133,6 +135,12 @@ SCHOOL_TIME_ZONE = "Asia/Almaty"
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Also serve straight from the apps, so a fresh checkout works before collectstatic.
+WHITENOISE_USE_FINDERS = True
 MEDIA_URL = "media/"
 MEDIA_ROOT = DATA_DIR / "media"
 

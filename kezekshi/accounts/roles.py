@@ -33,6 +33,7 @@ class Perm(models.TextChoices):
     AUDIT_VIEW = "audit.view", _("See the audit log")
     PRIVACY_REQUESTS = "privacy.requests", _("Handle subject requests")
     DATAMAP_VIEW = "privacy.datamap", _("See the data map")
+    PRIVACY_MANAGE = "privacy.manage", _("Manage personal-data protection")
 
 
 _ALL_STAFF_VIEW = {Perm.PORTAL, Perm.PEOPLE_VIEW}
@@ -46,7 +47,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     # The data-protection officer answers for the audit log and the subjects' requests
     # (school admins and operators hold every permission, these included).
     Role.DPO: frozenset(
-        _ALL_STAFF_VIEW | {Perm.AUDIT_VIEW, Perm.PRIVACY_REQUESTS, Perm.DATAMAP_VIEW}
+        _ALL_STAFF_VIEW
+        | {Perm.AUDIT_VIEW, Perm.PRIVACY_REQUESTS, Perm.DATAMAP_VIEW, Perm.PRIVACY_MANAGE}
     ),
     Role.PARENT: frozenset(),
     # Authority viewers see aggregates of their region, never a person's record.

@@ -17,6 +17,7 @@ urlpatterns = [
         consent_views.decide_biometrics,
         name="decide_biometrics",
     ),
+    path("disclosures/", views.disclosures, name="disclosures"),
     path("code/", views.send_code, name="send_code"),
     path("verify/", views.verify_code, name="verify_code"),
     path("logout/", views.sign_out, name="logout"),

@@ -16,6 +16,7 @@ from kezekshi.core.errors import ServiceError
 from kezekshi.core.validators import normalize_phone
 from kezekshi.people.selectors import children_of
 from kezekshi.people.services import link_guardian_accounts
+from kezekshi.privacy.disclosures import disclosures_for_parent
 
 BACKEND = "kezekshi.accounts.backends.PhoneOrEmailBackend"
 
@@ -27,6 +28,16 @@ def home(request: HttpRequest) -> HttpResponse:
         return render(request, "parents/sign_in.html", {"step": "phone"})
     children = children_of(request.user)  # type: ignore[arg-type]
     return render(request, "parents/home.html", {"children": children})
+
+
+@public_view
+@require_GET
+def disclosures(request: HttpRequest) -> HttpResponse:
+    """What the school gave to state bodies about the parent and the children they represent."""
+    if not request.user.is_authenticated:
+        return redirect("parents:home")
+    groups = disclosures_for_parent(request.user)  # type: ignore[arg-type]
+    return render(request, "parents/disclosures.html", {"groups": groups})
 
 
 @public_view

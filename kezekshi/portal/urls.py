@@ -3,7 +3,15 @@ from django.urls import path
 from kezekshi.portal import views
 from kezekshi.portal.datamap_views import data_map, data_map_export
 from kezekshi.portal.people_io import export_people, import_people
-from kezekshi.portal.protection_views import accept_cookie_notice
+from kezekshi.portal.protection_views import (
+    accept_cookie_notice,
+    breach_authority_notified,
+    breach_notice,
+    breach_notify_subjects,
+    breaches,
+    disclosures,
+    new_breach,
+)
 
 app_name = "portal"
 urlpatterns = [
@@ -19,5 +27,19 @@ urlpatterns = [
     path("people/export/", export_people, name="export_people"),
     path("privacy/data-map/", data_map, name="data_map"),
     path("privacy/data-map/export/", data_map_export, name="data_map_export"),
+    path("privacy/disclosures/", disclosures, name="privacy_disclosures"),
+    path("privacy/breaches/", breaches, name="privacy_breaches"),
+    path("privacy/breaches/new/", new_breach, name="privacy_breach_new"),
+    path("privacy/breaches/notice/", breach_notice, name="privacy_breach_notice"),
+    path(
+        "privacy/breaches/authority-notified/",
+        breach_authority_notified,
+        name="privacy_breach_authority_notified",
+    ),
+    path(
+        "privacy/breaches/notify-subjects/",
+        breach_notify_subjects,
+        name="privacy_breach_notify_subjects",
+    ),
     path("cookies/", accept_cookie_notice, name="cookie_notice"),
 ]

@@ -94,3 +94,10 @@ def test_the_api_schema_and_docs_are_served() -> None:
     assert "/api/v1/auth/otp" in schema["paths"]
     assert "/api/v1/auth/otp/verify" in schema["paths"]
     assert client.get("/api/docs").status_code == 200
+
+
+def test_static_files_are_served_by_the_web_process(settings: Any) -> None:
+    # uvicorn has no static server of its own: whitenoise serves the stylesheet.
+    response = Client().get("/static/kezekshi/site.css")
+    assert response.status_code == 200
+    assert b"--brand" in b"".join(response.streaming_content)  # type: ignore[attr-defined]
