@@ -12,6 +12,7 @@ from ninja.errors import ValidationError as SchemaValidationError
 from kezekshi.accounts.api import router as auth_router
 from kezekshi.core.errors import ServiceError
 from kezekshi.people.api import router as people_router
+from kezekshi.privacy.api import router as privacy_router
 from kezekshi.privacy.consent_api import router as consent_router
 
 api = NinjaAPI(
@@ -24,6 +25,7 @@ api = NinjaAPI(
 api.add_router("/v1/auth", auth_router)
 api.add_router("/v1", people_router)
 api.add_router("/v1/privacy", consent_router)
+api.add_router("/v1/privacy", privacy_router)
 
 
 @api.exception_handler(ServiceError)
