@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kezekshi.parents import consent_views, views
+from kezekshi.parents import consent_views, privacy_views, views
 
 app_name = "parents"
 urlpatterns = [
@@ -17,6 +17,15 @@ urlpatterns = [
         consent_views.decide_biometrics,
         name="decide_biometrics",
     ),
+    path("privacy/", privacy_views.index, name="privacy"),
+    path("privacy/export.json", privacy_views.family_export, name="privacy_family_export"),
+    path("privacy/contact/", privacy_views.contact, name="privacy_contact"),
+    path("privacy/<str:subject>/", privacy_views.subject_page, name="privacy_subject"),
+    path("privacy/<str:subject>/export.json", privacy_views.export_json, name="privacy_export"),
+    path("privacy/<str:subject>/print/", privacy_views.print_page, name="privacy_print"),
+    path("privacy/<str:subject>/correct/", privacy_views.correct, name="privacy_correct"),
+    path("privacy/<str:subject>/request/", privacy_views.file_request, name="privacy_request"),
+    path("privacy/<str:subject>/withdraw/", privacy_views.withdraw, name="privacy_withdraw"),
     path("disclosures/", views.disclosures, name="disclosures"),
     path("code/", views.send_code, name="send_code"),
     path("verify/", views.verify_code, name="verify_code"),
