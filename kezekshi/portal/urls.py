@@ -12,6 +12,7 @@ from kezekshi.portal.protection_views import (
     disclosures,
     new_breach,
 )
+from kezekshi.portal.requests_views import request_queue, resolve
 
 app_name = "portal"
 urlpatterns = [
@@ -25,6 +26,8 @@ urlpatterns = [
     path("language/", views.choose_language, name="language"),
     path("people/import/", import_people, name="import_people"),
     path("people/export/", export_people, name="export_people"),
+    path("privacy/requests/", request_queue, name="privacy_requests"),
+    path("privacy/requests/resolve/", resolve, name="privacy_request_resolve"),
     path("privacy/data-map/", data_map, name="data_map"),
     path("privacy/data-map/export/", data_map_export, name="data_map_export"),
     path("privacy/disclosures/", disclosures, name="privacy_disclosures"),

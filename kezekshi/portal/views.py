@@ -26,6 +26,7 @@ from kezekshi.accounts.roles import Perm
 from kezekshi.people import selectors
 from kezekshi.people.models import Pupil, SchoolClass
 from kezekshi.portal.forms import SignInForm, TotpForm
+from kezekshi.privacy.models import SubjectRequest
 
 
 def _next_url(request: HttpRequest, default: str = "portal:home") -> str:
@@ -105,6 +106,10 @@ def home(request: HttpRequest) -> HttpResponse:
         "can_manage_privacy": has_perm(request.user, Perm.PRIVACY_MANAGE, school),  # type: ignore[arg-type]
         "can_see_data_map": has_perm(request.user, Perm.DATAMAP_VIEW, school),  # type: ignore[arg-type]
     }
+    if has_perm(request.user, Perm.PRIVACY_REQUESTS, school):  # type: ignore[arg-type]
+        context["open_requests"] = SubjectRequest.objects.filter(
+            school=school, status=SubjectRequest.Status.OPEN
+        ).count()
     if can_see_people:
         context["counts"] = {
             "pupils": Pupil.objects.filter(school=school, is_active=True).count(),
