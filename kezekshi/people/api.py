@@ -15,6 +15,7 @@ from kezekshi.accounts.models import Membership, User
 from kezekshi.accounts.roles import Perm
 from kezekshi.people import selectors
 from kezekshi.people.models import Pupil, SchoolClass
+from kezekshi.privacy.blocking import visible_to
 
 router = Router(tags=["people"], auth=AUTH)
 
@@ -36,6 +37,7 @@ class PupilOut(Schema):
     birth_date: dt.date | None
     school_class: str | None
     account_number: str
+    blocked: bool = False
 
 
 class ChildOut(PupilOut):
@@ -63,7 +65,16 @@ def _pupil_out(pupil: Pupil) -> dict[str, object]:
         "birth_date": person.birth_date,
         "school_class": str(pupil.school_class) if pupil.school_class else None,
         "account_number": pupil.account_number,
+        "blocked": person.blocked_at is not None,
     }
+
+
+def _masked(pupil: Pupil) -> dict[str, object]:
+    """A blocked pupil as the safety roles see them: who and which class, nothing more."""
+    shown = _pupil_out(pupil)
+    if pupil.person.blocked_at is not None:
+        shown.update(birth_date=None, account_number="")
+    return shown
 
 
 @router.get("/schools/{school_id}/classes", response=list[ClassOut], summary="Classes")
@@ -96,7 +107,9 @@ def list_pupils(
     if class_id is not None:
         school_class = get_object_or_404(SchoolClass, pk=class_id, school=school)
     pupils = selectors.pupils_of(school, school_class=school_class, search=search)
-    return [_pupil_out(pupil) for pupil in pupils[:500]]
+    # Blocked pupils: left out, or masked for the roles that need them for safety.
+    pupils = visible_to(pupils, user=request.user, school=school)  # type: ignore[arg-type]
+    return [_masked(pupil) for pupil in pupils[:500]]
 
 
 @router.get("/me", response=MeOut, summary="The signed-in user, roles and children")

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth import login, logout
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -26,6 +26,7 @@ from kezekshi.accounts.roles import Perm
 from kezekshi.people import selectors
 from kezekshi.people.models import Pupil, SchoolClass
 from kezekshi.portal.forms import SignInForm, TotpForm
+from kezekshi.privacy.blocking import hide_blocked, sees_blocked, visible_to
 from kezekshi.privacy.models import SubjectRequest
 
 
@@ -141,9 +142,13 @@ def pupils(request: HttpRequest) -> HttpResponse:
     if request.GET.get("class"):
         school_class = get_object_or_404(SchoolClass, pk=request.GET["class"], school=school)
     search = request.GET.get("q", "").strip()
-    page = Paginator(
-        selectors.pupils_of(school, school_class=school_class, search=search), 50
-    ).get_page(request.GET.get("page"))
+    # Blocked pupils: only for the roles that need them for safety (privacy.blocking).
+    found = visible_to(
+        selectors.pupils_of(school, school_class=school_class, search=search),
+        user=request.user,  # type: ignore[arg-type]
+        school=school,
+    )
+    page = Paginator(found, 50).get_page(request.GET.get("page"))
     return render(
         request,
         "portal/pupils.html",
@@ -163,7 +168,13 @@ def pupil_card(request: HttpRequest, pupil_id: int) -> HttpResponse:
     pupil = get_object_or_404(
         Pupil.objects.select_related("person", "school_class"), pk=pupil_id, school=school
     )
+    # A blocked person is shown only to the safety roles, marked, without contacts.
+    safety = sees_blocked(request.user, school)  # type: ignore[arg-type]
+    if pupil.person.blocked_at is not None and not safety:
+        raise Http404
     guardianships = pupil.guardianships.select_related("guardian__person")
+    if not safety:
+        guardianships = hide_blocked(guardianships, person="guardian__person")
     return render(
         request,
         "portal/pupil_card.html",
