@@ -45,7 +45,8 @@ from kezekshi.accounts.roles import Role
 from kezekshi.core.errors import ServiceError
 from kezekshi.people.models import Guardianship, Person, Pupil
 from kezekshi.privacy import audit
-from kezekshi.privacy.models import AuditEntry, Consent, Disclosure, SubjectRequest
+from kezekshi.privacy.disclosures import disclosures_visible_to
+from kezekshi.privacy.models import AuditEntry, Consent, SubjectRequest
 from kezekshi.privacy.services import ensure_representative
 
 SELF = "me"
@@ -566,7 +567,6 @@ def _requests(subject: Subject) -> list[dict[str, Any]]:
 )
 def _disclosures(subject: Subject) -> list[dict[str, Any]]:
     # A body may keep its request from the subject (an investigation): those stay hidden.
-    rows = Disclosure.objects.filter(person__in=_person_ids(subject), visible_to_subject=True)
     return [
         {
             "date": row.disclosed_on,
@@ -575,7 +575,8 @@ def _disclosures(subject: Subject) -> list[dict[str, Any]]:
             "request_number": row.request_number,
             "data_sent": row.data_sent,
         }
-        for row in rows.order_by("disclosed_on", "pk")
+        for person in subject.persons
+        for row in disclosures_visible_to(person)
     ]
 
 
