@@ -629,10 +629,12 @@ def _processing_log(subject: Subject) -> list[dict[str, Any]]:
         .order_by("created_at", "id")
     )
     labels = _actor_labels(subject, entries)
+    # Translated once: a year of card views is hundreds of rows with a handful of actions.
+    actions = {value: str(label) for value, label in AuditEntry.Action.choices}
     return [
         {
             "time": entry.created_at,
-            "action": entry.get_action_display(),
+            "action": actions.get(entry.action, entry.action),
             "school": entry.school.name if entry.school else None,
             "by": (
                 labels[(entry.actor_id, entry.school_id)]
