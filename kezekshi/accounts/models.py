@@ -128,13 +128,13 @@ class Membership(models.Model):
 class SignInCode(models.Model):
     """A one-time SMS code. Only its keyed digest is stored."""
 
-    phone = models.CharField(max_length=16, db_index=True)
-    code_digest = models.CharField(max_length=64)
-    ip = models.GenericIPAddressField(null=True, db_index=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    expires_at = models.DateTimeField()
-    attempts = models.PositiveSmallIntegerField(default=0)
-    consumed_at = models.DateTimeField(null=True, blank=True)
+    phone = models.CharField(_("phone"), max_length=16, db_index=True)
+    code_digest = models.CharField(_("code digest"), max_length=64)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, db_index=True)
+    created_at = models.DateTimeField(_("sent"), default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(_("expires"))
+    attempts = models.PositiveSmallIntegerField(_("wrong attempts"), default=0)
+    consumed_at = models.DateTimeField(_("used"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("sign-in code")
@@ -149,11 +149,11 @@ class ApiToken(models.Model):
     """A bearer token for the API (the parents' app). Only its digest is stored."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
-    digest = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    user_agent = models.CharField(max_length=300, blank=True)
+    digest = models.CharField(_("token digest"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("issued"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    user_agent = models.CharField(_("browser or app"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("API token")

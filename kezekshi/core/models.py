@@ -220,9 +220,9 @@ class SmsMessage(models.Model):
     phone = models.CharField(_("phone"), max_length=16, db_index=True)
     text = models.TextField(_("text"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices)
-    provider_id = models.CharField(max_length=100, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    provider_id = models.CharField(_("gateway's message id"), max_length=100, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("sent"), auto_now_add=True, db_index=True)
 
     class Meta:
         verbose_name = _("SMS message")

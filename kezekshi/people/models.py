@@ -40,7 +40,9 @@ class Person(SchoolOwned):
     patronymic = models.CharField(_("patronymic"), max_length=100, blank=True)
     iin = EncryptedTextField(_("IIN"), blank=True, validators=[validate_iin])  # type: ignore[list-item]
     # NULL, not "", for "no IIN": the unique constraint must let many persons lack one.
-    iin_digest = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
+    iin_digest = models.CharField(  # noqa: DJ001
+        _("IIN digest"), max_length=64, null=True, blank=True, editable=False
+    )
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, blank=True)
     photo = models.ImageField(_("photo"), upload_to="photos/%Y/", blank=True)

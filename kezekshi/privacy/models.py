@@ -135,8 +135,8 @@ class Consent(AppendOnly):
     policy_hash = models.CharField(max_length=64, blank=True)
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
     phone = models.CharField(_("verified phone"), max_length=16, blank=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=300, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("browser or app"), max_length=300, blank=True)
     note = models.CharField(_("note"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("time"))
 
@@ -185,10 +185,10 @@ class AuditEntry(AppendOnly):
         Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     # Kept as text too, so the entry still reads after the person is erased.
-    person_label = models.CharField(max_length=300, blank=True)
-    target = models.CharField(max_length=200, blank=True)
-    details = models.JSONField(default=dict, blank=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
+    person_label = models.CharField(_("person (as named then)"), max_length=300, blank=True)
+    target = models.CharField(_("object"), max_length=200, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     created_at = models.DateTimeField(_("time"), db_index=True)
 
     class Meta:
@@ -336,13 +336,13 @@ class BiometricErasure(models.Model):
 class RequestRecord(models.Model):
     """Non-personal request metadata (the agreement's list), kept for a retention period."""
 
-    at = models.DateTimeField(db_index=True)
-    method = models.CharField(max_length=8)
-    path = models.CharField(max_length=300)
-    status = models.PositiveSmallIntegerField()
-    ip = models.GenericIPAddressField(null=True)
-    user_agent = models.CharField(max_length=300, blank=True)
-    referrer = models.CharField(max_length=300, blank=True)
+    at = models.DateTimeField(_("time"), db_index=True)
+    method = models.CharField(_("method"), max_length=8)
+    path = models.CharField(_("page"), max_length=300)
+    status = models.PositiveSmallIntegerField(_("answer"))
+    ip = models.GenericIPAddressField(_("IP address"), null=True)
+    user_agent = models.CharField(_("browser or app"), max_length=300, blank=True)
+    referrer = models.CharField(_("came from"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("request record")
