@@ -15,6 +15,7 @@ from kezekshi.accounts.models import Membership, User
 from kezekshi.accounts.roles import Perm
 from kezekshi.people import selectors
 from kezekshi.people.models import Pupil, SchoolClass
+from kezekshi.privacy import audit
 from kezekshi.privacy.blocking import visible_to
 
 router = Router(tags=["people"], auth=AUTH)
@@ -107,6 +108,16 @@ def list_pupils(
     if class_id is not None:
         school_class = get_object_or_404(SchoolClass, pk=class_id, school=school)
     pupils = selectors.pupils_of(school, school_class=school_class, search=search)
+    # A list of names is a read of personal data: one entry per call, with its filters
+    # (not one per pupil: a class list would write thirty).
+    audit.record(
+        action=audit.Action.VIEW,
+        actor=request.user,  # type: ignore[arg-type]
+        school=school,
+        target=request.path,
+        details={"list": "pupils", "class_id": class_id, "search": search},
+        request=request,
+    )
     # Blocked pupils: left out, or masked for the roles that need them for safety.
     pupils = visible_to(pupils, user=request.user, school=school)  # type: ignore[arg-type]
     return [_masked(pupil) for pupil in pupils[:500]]

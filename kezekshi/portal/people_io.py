@@ -22,6 +22,7 @@ from kezekshi.accounts.permissions import staff_schools
 from kezekshi.accounts.roles import Perm
 from kezekshi.core.models import School
 from kezekshi.people import exporting, importing
+from kezekshi.privacy import audit, audit_details
 
 # Larger uploads are refused before they are read; settings.PEOPLE_IMPORT_MAX_BYTES may
 # lower or raise it. An NOBD export of a 3,000-pupil school is well under 1 MB.
@@ -118,6 +119,14 @@ def _import_form(request: HttpRequest, school: School) -> HttpResponse:
                 filename=upload.name or "",
                 dry_run=form.cleaned_data["check_only"],
             )
+            audit.record(
+                action=audit.Action.IMPORT,
+                actor=request.user,  # type: ignore[arg-type]
+                school=school,
+                target=request.path,
+                details=audit_details.people_import(report),
+                request=request,
+            )
     else:
         form = ImportForm()
     issues = report.errors[:SHOWN_ISSUES] if report else []
@@ -143,5 +152,15 @@ def export_people(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = (
         f'attachment; filename="kezekshi-{school.bin}-people-{day}.{extension}"'
+    )
+    audit.record(
+        action=audit.Action.EXPORT,
+        actor=request.user,  # type: ignore[arg-type]
+        school=school,
+        target=request.path,
+        details=audit_details.people_export(
+            school, filename=response["Content-Disposition"].split('"')[1], format=extension
+        ),
+        request=request,
     )
     return response

@@ -26,6 +26,7 @@ from kezekshi.accounts.roles import Perm
 from kezekshi.people import selectors
 from kezekshi.people.models import Pupil, SchoolClass
 from kezekshi.portal.forms import SignInForm, TotpForm
+from kezekshi.privacy import audit
 from kezekshi.privacy.blocking import hide_blocked, sees_blocked, visible_to
 from kezekshi.privacy.models import SubjectRequest
 
@@ -149,6 +150,21 @@ def pupils(request: HttpRequest) -> HttpResponse:
         school=school,
     )
     page = Paginator(found, 50).get_page(request.GET.get("page"))
+    # A list of names is a read of personal data too: one entry per page shown.
+    audit.record(
+        action=audit.Action.VIEW,
+        actor=request.user,  # type: ignore[arg-type]
+        school=school,
+        target=request.path,
+        details={
+            "list": "pupils",
+            "class_id": school_class.pk if school_class else None,
+            "search": search,
+            "page": page.number,
+            "shown": len(page),
+        },
+        request=request,
+    )
     return render(
         request,
         "portal/pupils.html",
@@ -175,6 +191,14 @@ def pupil_card(request: HttpRequest, pupil_id: int) -> HttpResponse:
     guardianships = pupil.guardianships.select_related("guardian__person")
     if not safety:
         guardianships = hide_blocked(guardianships, person="guardian__person")
+    audit.record(
+        action=audit.Action.VIEW,
+        actor=request.user,  # type: ignore[arg-type]
+        school=school,
+        person=pupil.person,
+        target=request.path,
+        request=request,
+    )
     return render(
         request,
         "portal/pupil_card.html",

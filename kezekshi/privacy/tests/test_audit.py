@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from kezekshi.accounts.roles import Role
 from kezekshi.people.models import Pupil
+from kezekshi.portal.tests.test_people_io import nobd_csv
 from kezekshi.privacy import audit, ledger
 from kezekshi.privacy.models import AuditEntry, Consent, Kind
 from kezekshi.privacy.triggers import drop_append_only_triggers
@@ -84,6 +86,67 @@ def test_a_value_too_long_is_refused_not_cut(school: Any) -> None:
     row.created_at = timezone.now()
     with pytest.raises(DataError), transaction.atomic():
         ledger.append(row)
+
+
+def test_the_export_command_is_one_entry_without_a_user(
+    school: Any, pupil: Pupil, tmp_path: Path
+) -> None:
+    output = tmp_path / "people.csv"
+
+    call_command(
+        "export_people",
+        "--school",
+        school.bin,
+        "--format",
+        "csv",
+        "-o",
+        str(output),
+        stdout=io.StringIO(),
+    )
+
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.actor, entry.school) == (Action.EXPORT, None, school)
+    assert entry.target == "manage.py export_people"
+    assert entry.details == {
+        "via": "command line",
+        "filename": str(output),
+        "format": "csv",
+        "pupils": 1,
+        "guardians": 0,
+    }
+
+
+def test_the_import_command_is_recorded_with_its_counts(
+    school: Any, school_class: Any, tmp_path: Path
+) -> None:
+    source = tmp_path / "nobd.csv"
+    source.write_bytes(nobd_csv())
+
+    call_command("import_people", str(source), "--school", str(school.pk), stdout=io.StringIO())
+
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.actor, entry.target) == (
+        Action.IMPORT,
+        None,
+        "manage.py import_people",
+    )
+    assert entry.details["via"] == "command line"
+    assert entry.details["filename"] == "nobd.csv"
+    assert entry.details["format"] == "csv"
+    assert entry.details["written"] is True
+    assert entry.details["counts"]["pupils"] == {"created": 1, "updated": 0, "unchanged": 0}
+
+
+def test_a_refused_import_is_recorded_too(school: Any, tmp_path: Path) -> None:
+    source = tmp_path / "nobd.csv"
+    source.write_bytes(nobd_csv())  # its class does not exist in the school
+
+    with pytest.raises(CommandError):
+        call_command("import_people", str(source), "--school", school.bin, stdout=io.StringIO())
+
+    entry = AuditEntry.objects.get()
+    assert entry.action == Action.IMPORT
+    assert (entry.details["written"], entry.details["problems"]) == (False, 1)
 
 
 def test_audit_verify_passes_on_a_clean_log(

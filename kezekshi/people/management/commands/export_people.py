@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from kezekshi.people.exporting import export_csv, export_xlsx
 from kezekshi.people.management.commands.import_people import find_school
+from kezekshi.privacy import audit, audit_details
 
 
 class Command(BaseCommand):
@@ -26,6 +27,20 @@ class Command(BaseCommand):
         school = find_school(options["school"])
         export = export_xlsx if options["format"] == "xlsx" else export_csv
         content = export(school=school)
+        # Recorded before the file is written: better an entry for a file that failed to
+        # be written than a file on disk with no entry.
+        audit.record(
+            action=audit.Action.EXPORT,
+            actor=None,
+            school=school,
+            target="manage.py export_people",
+            details=audit_details.people_export(
+                school,
+                filename=options["output"],
+                format=options["format"],
+                via=audit_details.COMMAND_LINE,
+            ),
+        )
         path = Path(options["output"])
         try:
             path.write_bytes(content)

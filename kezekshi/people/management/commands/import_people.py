@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from kezekshi.core.models import School
 from kezekshi.people.importing import ImportReport, import_people
+from kezekshi.privacy import audit, audit_details
 
 # Below this many rows a file imports in a blink: no progress bar.
 PROGRESS_FROM_ROWS = 2000
@@ -89,6 +90,13 @@ class Command(BaseCommand):
             )
         finally:
             bars.close()
+        audit.record(
+            action=audit.Action.IMPORT,
+            actor=None,
+            school=school,
+            target="manage.py import_people",
+            details=audit_details.people_import(report, via=audit_details.COMMAND_LINE),
+        )
         self._print(report)
         if not report.ok:
             raise CommandError(
