@@ -3,6 +3,7 @@ from django.urls import path
 from kezekshi.portal import views
 from kezekshi.portal.datamap_views import data_map, data_map_export
 from kezekshi.portal.people_io import export_people, import_people
+from kezekshi.portal.privacy_views import audit_export, audit_log
 from kezekshi.portal.protection_views import (
     accept_cookie_notice,
     breach_authority_notified,
@@ -26,6 +27,8 @@ urlpatterns = [
     path("language/", views.choose_language, name="language"),
     path("people/import/", import_people, name="import_people"),
     path("people/export/", export_people, name="export_people"),
+    path("privacy/audit/", audit_log, name="audit_log"),
+    path("privacy/audit/export/", audit_export, name="audit_export"),
     path("privacy/requests/", request_queue, name="privacy_requests"),
     path("privacy/requests/resolve/", resolve, name="privacy_request_resolve"),
     path("privacy/data-map/", data_map, name="data_map"),

@@ -105,6 +105,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "schools": staff_schools(request.user),  # type: ignore[arg-type]
         "can_see_people": can_see_people,
         "can_import": has_perm(request.user, Perm.PEOPLE_IMPORT, school),  # type: ignore[arg-type]
+        "can_audit": has_perm(request.user, Perm.AUDIT_VIEW, school),  # type: ignore[arg-type]
         "can_manage_privacy": has_perm(request.user, Perm.PRIVACY_MANAGE, school),  # type: ignore[arg-type]
         "can_see_data_map": has_perm(request.user, Perm.DATAMAP_VIEW, school),  # type: ignore[arg-type]
     }
