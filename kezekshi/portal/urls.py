@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kezekshi.portal import views
+from kezekshi.portal import consent_views, views
 from kezekshi.portal.datamap_views import data_map, data_map_export
 from kezekshi.portal.people_io import export_people, import_people
 from kezekshi.portal.privacy_views import audit_export, audit_log
@@ -17,6 +17,16 @@ from kezekshi.portal.requests_views import request_queue, resolve
 
 app_name = "portal"
 urlpatterns = [
+    path(
+        "pupils/<int:pupil_id>/biometrics/",
+        consent_views.pupil_biometrics,
+        name="pupil_biometrics",
+    ),
+    path(
+        "pupils/<int:pupil_id>/biometrics/child/",
+        consent_views.record_child_will,
+        name="record_child_will",
+    ),
     path("", views.home, name="home"),
     path("login/", views.sign_in, name="login"),
     path("login/2fa/", views.two_factor, name="two_factor"),

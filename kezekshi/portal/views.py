@@ -203,7 +203,12 @@ def pupil_card(request: HttpRequest, pupil_id: int) -> HttpResponse:
     return render(
         request,
         "portal/pupil_card.html",
-        {"school": school, "pupil": pupil, "guardianships": guardianships},
+        {
+            "school": school,
+            "pupil": pupil,
+            "guardianships": guardianships,
+            "perms_privacy_manage": has_perm(request.user, Perm.PRIVACY_MANAGE, school),  # type: ignore[arg-type]
+        },
     )
 
 

@@ -129,6 +129,8 @@ def test_a_user_of_another_school_never_sees_this_schools_data(
             continue
         url = _url(endpoint.route, school_id=school.pk, pupil_id=pupil.pk)
         response = client.get(url)
+        if response.status_code == 405:  # a POST-only page
+            response = client.post(url)
         content = response.content.decode()
         assert pupil.person.last_name not in content, (role, endpoint.name)
         assert pupil.account_number not in content, (role, endpoint.name)

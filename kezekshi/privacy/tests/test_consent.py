@@ -336,3 +336,27 @@ def test_the_api_refuses_biometrics_for_someone_elses_child(
     )
     assert response.status_code == 403 and response.json()["code"] == "not_representative"
     assert AuditEntry.objects.filter(action=AuditEntry.Action.REFUSED, person=other.person).exists()
+
+
+def test_staff_record_the_childs_refusal_in_the_portal(
+    parent: User, pupil: Pupil, school: Any, make_user: Any
+) -> None:
+    from kezekshi.accounts.roles import Role
+    from kezekshi.conftest import verified_client
+
+    services.decide_biometrics(
+        user=parent, child=pupil.person, kind=Kind.FACE, grant=True, context=services.Context()
+    )
+    dpo = verified_client(make_user(Role.DPO, school))
+    assert "biometrics" in dpo.get(f"/pupils/{pupil.pk}/").content.decode()
+    page = dpo.get(f"/pupils/{pupil.pk}/biometrics/")
+    assert page.status_code == 200
+    dpo.post(f"/pupils/{pupil.pk}/biometrics/child/", {"kind": "face", "refuses": "yes"})
+    assert services.biometric_state(pupil.person, Kind.FACE).reason == "child_refused"
+    assert BiometricErasure.objects.filter(person=pupil.person, kind=Kind.FACE).exists()
+    guard = verified_client(make_user(Role.GUARD, school))
+    response = guard.post(
+        f"/pupils/{pupil.pk}/biometrics/child/", {"kind": "face", "refuses": "no"}
+    )
+    assert response.status_code == 403
+    assert services.biometric_state(pupil.person, Kind.FACE).reason == "child_refused"
