@@ -30,7 +30,7 @@ from kezekshi.core.models import School
 from kezekshi.people.models import Pupil
 from kezekshi.privacy import audit
 from kezekshi.privacy import requests as subject_requests
-from kezekshi.privacy.models import AuditEntry, SubjectRequest
+from kezekshi.privacy.models import AuditEntry, Kind, SubjectRequest
 
 STATUSES = ("open", "closed", "all")
 
@@ -79,8 +79,12 @@ def _detail(request: HttpRequest, school: School, row: SubjectRequest) -> dict[s
         "overdue": subject_requests.is_overdue(row),
         "changes": subject_requests.review_rows(row) if row.kind == "rectify" else [],
         "message": row.payload.get("message", ""),
-        "consent_kind": row.payload.get("consent_kind", ""),
+        "consent_kind": _consent_label(row.payload.get("consent_kind", "")),
     }
+
+
+def _consent_label(value: str) -> str:
+    return str(Kind(value).label) if value in Kind.values else value
 
 
 @staff_view(Perm.PRIVACY_REQUESTS)

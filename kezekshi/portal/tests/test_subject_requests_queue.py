@@ -30,7 +30,13 @@ def family(pupil: Pupil) -> Family:
 
 @pytest.fixture
 def dpo(school: Any, make_user: Any) -> Client:
-    return verified_client(make_user(Role.DPO, school, full_name="Officer"))
+    return english(make_user(Role.DPO, school, full_name="Officer"))
+
+
+def english(user: User) -> Client:
+    client = verified_client(user)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
 
 
 def file(family: Family, kind: str, pupil: Pupil | None = None) -> SubjectRequest:
@@ -132,3 +138,12 @@ def test_the_parent_of_two_schools_sees_both_answers(family: Family, make_user: 
     officer = verified_client(make_user(Role.DPO, elsewhere))
     officer.post(RESOLVE, {"request": row.pk, "decision": "done", "answer": "Nobody else."})
     assert "Nobody else." in signed_in(family.mother).get("/app/privacy/").content.decode()
+
+
+def test_an_answered_withdrawal_names_the_consent(family: Family, dpo: Client) -> None:
+    from kezekshi.privacy.services import Context
+
+    subject = subject_for(family.mother, str(family.first.pk), action="test")
+    row = requests.withdraw(subject=subject, consent_kind="face", context=Context()).request
+    detail = dpo.get(QUEUE, {"status": "closed", "request": str(row.pk)}).content.decode()
+    assert "Face image (biometric)" in detail and "Consent withdrawn." in detail

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from kezekshi.accounts.models import User
 from kezekshi.accounts.roles import Role
@@ -29,6 +31,12 @@ pytestmark = pytest.mark.django_db
 ALMATY = ZoneInfo("Asia/Almaty")
 RequestKind = SubjectRequest.Kind
 Status = SubjectRequest.Status
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
