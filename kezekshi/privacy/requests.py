@@ -693,9 +693,10 @@ def resolve_request(
     """Answer an open request: done (carrying it out) or refused (an answer is required).
 
     Done carries out a block, an unblock or a correction in the same transaction, so a
-    request is never marked done without its effect. An erasure is carried out with the
-    retention tools first; marking it done records the answer. Refuses ``request_closed``
-    (409), ``answer_required`` (422), ``correction_invalid`` (422) and ``subject_gone``.
+    request is never marked done without its effect. An erasure has no tool yet: the
+    officer has it carried out first, and marking it done records the answer. Refuses
+    ``request_closed`` (409), ``answer_required`` (422), ``correction_invalid`` (422) and
+    ``subject_gone``.
     """
     answer = (answer or "").strip()
     if not done and not answer:
