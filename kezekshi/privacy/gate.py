@@ -19,9 +19,13 @@ from kezekshi.accounts.services import user_for_token
 from kezekshi.privacy.services import has_current_consent
 
 # Paths that serve the parent (their own data, their children).
-GUARDED = ("/app/", "/api/v1/me", "/api/v1/privacy/")
-# What a parent may still open without consent: read the policy, consent, leave.
+GUARDED = ("/app/", "/api/v1/me")
+# What a parent may still open without consent: read the policy, consent, leave, and
+# exercise their rights as a data subject (see, export, correct, block, erase), which the
+# law does not make depend on consent. The privacy API (/api/v1/privacy/) is not guarded.
 OPEN = (
+    "/app/privacy/",
+    "/app/disclosures/",
     "/app/consent/",
     "/app/policy/",
     "/app/logout/",
@@ -29,8 +33,6 @@ OPEN = (
     "/app/verify/",
     "/app/manifest.webmanifest",
     "/app/sw.js",
-    "/api/v1/privacy/policy",
-    "/api/v1/privacy/consent",
 )
 
 

@@ -360,3 +360,18 @@ def test_staff_record_the_childs_refusal_in_the_portal(
     )
     assert response.status_code == 403
     assert services.biometric_state(pupil.person, Kind.FACE).reason == "child_refused"
+
+
+def test_a_parent_who_withdrew_can_still_see_and_export_their_data(
+    policy: PolicyVersion, parent: User
+) -> None:
+    services.accept_policy(user=parent, policy=policy, context=services.Context())
+    services.withdraw_consent(user=parent, kind=Kind.PROCESSING)
+    client = signed_in(parent)
+    assert client.get("/app/")["Location"].startswith("/app/consent/")
+    assert client.get("/app/privacy/").status_code == 200
+    token = issue_api_token(user=parent)
+    response = Client().get(
+        "/api/v1/privacy/requests", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200
