@@ -28,7 +28,8 @@ ACTIONS = ["/privacy/breaches/authority-notified/", "/privacy/breaches/notify-su
 
 @pytest.fixture
 def dpo_client(school: School, make_user: Any) -> Client:
-    return verified_client(make_user(Role.DPO, school))
+    # The pages are read in English here; the translations have their own tests.
+    return verified_client(make_user(Role.DPO, school, language="en"))
 
 
 @pytest.fixture
