@@ -24,7 +24,6 @@ import argparse
 import datetime as dt
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +31,7 @@ from typing import Any
 from unittest import mock
 
 # bench/ is on the path when this file runs; the helpers set Django up without real data.
-from import_people import configure, make_school
+from benchdb import make_school, throwaway_database
 
 MOTHER, FATHER = "+77015550201", "+77015550202"
 STAFF_ROLES = ("guard", "class_teacher", "cashier", "social_pedagogue", "dpo")
@@ -45,23 +44,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="kezekshi-bench-") as data_dir:
-        configure(data_dir)
-        from django.core.management import call_command
-        from django.db import connection
-
-        postgres = connection.vendor == "postgresql"
-        if postgres:
-            old_name = connection.settings_dict["NAME"]
-            connection.settings_dict["TEST"]["NAME"] = f"{old_name}_bench_export"
-            connection.creation.create_test_db(verbosity=0, autoclobber=True)
-        else:
-            call_command("migrate", verbosity=0, interactive=False)
-        try:
-            return run(args, engine=connection.vendor)
-        finally:
-            if postgres:
-                connection.creation.destroy_test_db(old_name, verbosity=0)
+    with throwaway_database("bench_export") as engine:
+        return run(args, engine=engine)
 
 
 @contextmanager

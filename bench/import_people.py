@@ -12,27 +12,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchdb import make_school, throwaway_database
+
 PUPILS_PER_CLASS = 25
-
-
-def configure(data_dir: str) -> None:
-    """Django settings for a run that touches no real data."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kezekshi.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-0123456789abcdefghijklmnopqrstuvwxyz")
-    os.environ["DATA_DIR"] = data_dir  # the SQLite file and media go here
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
 
 
 def workbook(pupils: int, *, seed: int = 2026) -> bytes:
@@ -50,23 +36,6 @@ def workbook(pupils: int, *, seed: int = 2026) -> bytes:
     return nobd_workbook(classes, pupil_rows)
 
 
-def make_school() -> Any:
-    from kezekshi.core.models import Region, School
-    from kezekshi.core.validators import check_digit
-
-    serial = 1
-    while check_digit(body := f"0809400{serial:04d}") is None:
-        serial += 1
-    return School.objects.create(
-        name_kk="Бенчмарк мектебі",
-        name_ru="Школа для замеров",
-        bin=f"{body}{check_digit(body)}",
-        region=Region.objects.get(code="almaty-city"),
-        address="—",
-        account_prefix=9999,
-    )
-
-
 def timed_import(school: Any, data: bytes) -> tuple[float, Any]:
     from kezekshi.people.importing import import_people
 
@@ -80,23 +49,8 @@ def main() -> int:
     parser.add_argument("--pupils", type=int, default=10_000)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="kezekshi-bench-") as data_dir:
-        configure(data_dir)
-        from django.core.management import call_command
-        from django.db import connection
-
-        postgres = connection.vendor == "postgresql"
-        if postgres:
-            old_name = connection.settings_dict["NAME"]
-            connection.settings_dict["TEST"]["NAME"] = f"{old_name}_bench"
-            connection.creation.create_test_db(verbosity=0, autoclobber=True)
-        else:
-            call_command("migrate", verbosity=0, interactive=False)
-        try:
-            return run(args.pupils, engine=connection.vendor)
-        finally:
-            if postgres:
-                connection.creation.destroy_test_db(old_name, verbosity=0)
+    with throwaway_database("bench") as engine:
+        return run(args.pupils, engine=engine)
 
 
 def run(pupils: int, *, engine: str) -> int:
