@@ -37,7 +37,7 @@ def record(
             actor=actor if actor is not None and actor.is_authenticated else None,
             action=action,
             person=person,
-            person_label=person.full_name if person is not None else "",
+            person_label=person.full_name[:300] if person is not None else "",
             target=target[:200],
             details=details or {},
             ip=ip or None,
