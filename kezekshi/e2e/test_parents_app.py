@@ -117,3 +117,28 @@ def test_the_app_can_be_installed_manifest_and_service_worker(page: Page, live_s
     script = page.request.get("/app/sw.js")
     assert script.status == 200
     assert script.headers["content-type"].startswith("text/javascript")
+
+
+def test_a_new_parent_reads_the_policy_and_consents_before_seeing_the_child(
+    page: Page, pupil: Pupil, mother: Guardianship, school: Any
+) -> None:
+    from kezekshi.privacy import services as privacy_services
+    from kezekshi.privacy.models import Consent
+
+    draft = privacy_services.draft_policy(operator_name="ТОО «Kezekshi»", operator_bin=school.bin)
+    privacy_services.publish_policy(policy=draft, by=None)
+    code = ask_for_a_code(page)
+    page.fill("#code", code)
+    page.get_by_role("button", name=t("Sign in"), exact=True).click()
+
+    expect(page.locator("h1")).to_have_text(t("Consent to personal-data processing"))
+    expect(page.locator(".policy-text")).to_contain_text("Трансшекаралық беру")
+    expect(page.get_by_text("Әлия Сейтқали")).to_be_visible()
+    assert fits_the_screen(page), "the consent page scrolls sideways on a 360 px phone"
+    page.get_by_role("checkbox").check()
+    page.get_by_role("button", name=t("Give consent and continue")).click()
+
+    expect(page.locator("h1")).to_have_text(t("My children"))
+    assert Consent.objects.filter(subject_person=pupil.person, as_representative=True).exists()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "parents-after-consent.png", full_page=True)
