@@ -83,9 +83,10 @@ def consent(request: HttpRequest) -> HttpResponse:
 def _child(request: HttpRequest, pupil_id: int) -> Pupil:
     """One of the signed-in parent's children, or 404 (never someone else's)."""
     return get_object_or_404(
-        Pupil.objects.select_related("person", "school"),
+        Pupil.objects.select_related("person", "school").distinct(),
         pk=pupil_id,
         guardianships__guardian__person__user=request.user,
+        guardianships__is_legal_representative=True,
     )
 
 

@@ -187,7 +187,7 @@ def print_page(request: HttpRequest, subject: Subject) -> HttpResponse:
 
 def _school_id(request: HttpRequest) -> int | None:
     raw = request.POST.get("school", "")
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isdecimal() else None
 
 
 def _filed_message(request: HttpRequest, filed: subject_requests.Filed) -> None:
@@ -286,7 +286,7 @@ def _correction_fields(subject: Subject, school_id: int | None) -> list[dict[str
 def correct(request: HttpRequest, subject: Subject) -> HttpResponse:
     """Ask the school to correct what it keeps; the school reviews within a working day."""
     school_id = _school_id(request) if request.method == "POST" else None
-    if school_id is None and request.GET.get("school", "").isdigit():
+    if school_id is None and request.GET.get("school", "").isdecimal():
         school_id = int(request.GET["school"])
     errors: dict[str, list[str]] = {}
     error = ""

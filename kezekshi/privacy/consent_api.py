@@ -100,9 +100,10 @@ def consent(request: HttpRequest, payload: ConsentIn) -> dict[str, object]:
 @signed_in_api
 def biometrics(request: HttpRequest, pupil_id: int) -> list[dict[str, object]]:
     pupil = get_object_or_404(
-        Pupil,
+        Pupil.objects.distinct(),
         pk=pupil_id,
         guardianships__guardian__person__user=request.auth,  # type: ignore[attr-defined]
+        guardianships__is_legal_representative=True,
     )
     return [
         {"kind": kind, **vars(services.biometric_state(pupil.person, kind))}
@@ -119,7 +120,14 @@ def biometrics(request: HttpRequest, pupil_id: int) -> list[dict[str, object]]:
 @signed_in_api
 def decide(request: HttpRequest, pupil_id: int, payload: BiometricIn) -> dict[str, object]:
     user = request.auth  # type: ignore[attr-defined]
-    pupil = get_object_or_404(Pupil.objects.select_related("person"), pk=pupil_id)
+    pupil = Pupil.objects.select_related("person", "school").filter(pk=pupil_id).first()
+    if pupil is None:
+        # The same answer as for someone else's child: ids cannot be probed.
+        raise ServiceError(
+            "not_representative",
+            _("Only a legal representative of this child can do this."),
+            status=403,
+        )
     services.decide_biometrics(
         user=user,
         child=pupil.person,

@@ -333,7 +333,7 @@ def _clean_value(field: str, raw: str, person: Person) -> str:
         if field == "school_class":
             found = (
                 SchoolClass.objects.filter(school=person.school, pk=value).first()
-                if (value.isdigit())
+                if (value.isdecimal())
                 else None
             )
             if found is None:
@@ -517,6 +517,10 @@ def change_contact(
                 validate_email(email)
             except ValidationError as exc:
                 raise ValidationError({"email": exc.error_list}) from exc
+            if len(email) > User._meta.get_field("email").max_length:  # type: ignore[operator]
+                raise ValidationError(
+                    {"email": [_("This e-mail address is too long.")]}, code="max_length"
+                )
         elif not user.phone:
             raise ServiceError(
                 "email_required", _("Your account needs an e-mail to sign in."), status=422

@@ -195,11 +195,18 @@ def has_current_consent(user: User, policy: PolicyVersion | None = None) -> bool
     if not _granted(_latest(kind=Kind.PROCESSING, subject_user=user), policy):
         return False
     return all(
-        _granted(
-            _latest(kind=Kind.PROCESSING, subject_person=child.person_id, given_by=user), policy
+        _granted(row, policy) or _withdrawn(row)
+        for row in (
+            _latest(kind=Kind.PROCESSING, subject_person=child.person_id, given_by=user)
+            for child in represented_children(user)
         )
-        for child in represented_children(user)
     )
+
+
+def _withdrawn(row: Consent | None) -> bool:
+    """A deliberate withdrawal for a child is a settled decision, not a missing consent:
+    the parent keeps using the app for their other children and is not asked again."""
+    return row is not None and row.decision == Consent.Decision.WITHDRAW
 
 
 @dataclass(frozen=True)
@@ -243,7 +250,7 @@ def accept_policy(*, user: User, policy: PolicyVersion, context: Context) -> lis
         written.append(_consent(subject_user=user, **common))
     for child in represented_children(user):
         theirs = _latest(kind=Kind.PROCESSING, subject_person=child.person_id, given_by=user)
-        if not _granted(theirs, policy):
+        if not _granted(theirs, policy) and not _withdrawn(theirs):
             written.append(
                 _consent(
                     school=child.school,
@@ -306,6 +313,12 @@ def decide_biometrics(
     if kind not in BIOMETRIC_KINDS:
         raise ServiceError("not_biometric", _("This is not a kind of biometric data."), status=422)
     ensure_representative(user=user, person=child, action=f"biometrics:{kind}")
+    if grant and not has_current_consent(user):
+        raise ServiceError(
+            "consent_required",
+            _("Read the personal-data policy and give your consent first."),
+            status=403,
+        )
     policy = current_policy()
     with transaction.atomic():
         row = _consent(
@@ -375,10 +388,18 @@ def biometric_state(person: Person, kind: str) -> BiometricState:
     will = [row for row in rows if not row.as_representative]
     if will and will[-1].decision == Consent.Decision.CHILD_REFUSAL:
         return BiometricState(False, "child_refused")
+    representatives = set(
+        Guardianship.objects.filter(
+            pupil__person=person, is_legal_representative=True, guardian__person__user__isnull=False
+        ).values_list("guardian__person__user_id", flat=True)
+    )
     latest_by_representative: dict[int, Consent] = {}
     for row in rows:
-        if row.as_representative:
+        if row.as_representative and row.given_by_id in representatives:
             latest_by_representative[row.given_by_id] = row
+    processing = _latest(kind=Kind.PROCESSING, subject_person=person.pk, as_representative=True)
+    if processing is None or processing.decision != Consent.Decision.GRANT:
+        return BiometricState(False, "no_consent")
     decisions = {row.decision for row in latest_by_representative.values()}
     if Consent.Decision.OBJECT in decisions:
         return BiometricState(False, "objected")

@@ -124,7 +124,7 @@ def subject_for(
         return own_subject(user)
     pupil = (
         Pupil.objects.filter(pk=int(key)).select_related("person__school", "school").first()
-        if key.isdigit()
+        if key.isdecimal()
         else None
     )
     if pupil is None:

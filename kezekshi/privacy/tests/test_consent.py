@@ -44,6 +44,13 @@ def parent(pupil: Pupil) -> User:
     return user
 
 
+@pytest.fixture
+def consented(policy: PolicyVersion, parent: User) -> User:
+    """The parent after consenting to the policy for themselves and the child."""
+    services.accept_policy(user=parent, policy=policy, context=services.Context())
+    return parent
+
+
 def signed_in(user: User) -> Client:
     client = Client()
     client.force_login(user, backend="kezekshi.accounts.backends.PhoneOrEmailBackend")
@@ -176,7 +183,10 @@ def test_the_ledger_cannot_be_changed_through_the_application(
     assert ledger.verify(Consent) == []
 
 
-def test_biometrics_are_off_until_a_representative_allows_them(parent: User, pupil: Pupil) -> None:
+def test_biometrics_are_off_until_a_representative_allows_them(
+    consented: User, pupil: Pupil
+) -> None:
+    parent = consented
     state = services.biometric_state(pupil.person, Kind.FACE)
     assert not state.allowed and state.reason == "no_consent"
     services.decide_biometrics(
@@ -187,7 +197,8 @@ def test_biometrics_are_off_until_a_representative_allows_them(parent: User, pup
     assert not services.biometric_state(pupil.person, Kind.FINGERPRINT).allowed
 
 
-def test_withdrawing_stops_processing_and_orders_erasure(parent: User, pupil: Pupil) -> None:
+def test_withdrawing_stops_processing_and_orders_erasure(consented: User, pupil: Pupil) -> None:
+    parent = consented
     for grant in (True, False):
         services.decide_biometrics(
             user=parent, child=pupil.person, kind=Kind.FACE, grant=grant, context=services.Context()
@@ -198,8 +209,9 @@ def test_withdrawing_stops_processing_and_orders_erasure(parent: User, pupil: Pu
 
 
 def test_the_childs_refusal_overrides_and_another_representative_can_object(
-    parent: User, pupil: Pupil, make_user: Any, school: Any
+    consented: User, pupil: Pupil, make_user: Any, school: Any, policy: PolicyVersion
 ) -> None:
+    parent = consented
     services.decide_biometrics(
         user=parent, child=pupil.person, kind=Kind.FACE, grant=True, context=services.Context()
     )
@@ -215,6 +227,7 @@ def test_the_childs_refusal_overrides_and_another_representative_can_object(
     )
     father = User.objects.create_user(phone=father_phone)
     people_services.link_guardian_accounts(user=father)
+    services.accept_policy(user=father, policy=policy, context=services.Context())
     services.decide_biometrics(
         user=father, child=pupil.person, kind=Kind.FACE, grant=False, context=services.Context()
     )
@@ -280,8 +293,38 @@ def test_withdrawal_is_refused_while_an_obligation_is_open(
         assert "canteen balance" in str(error.value.message)
     finally:
         services.OBLIGATIONS.pop()
+    services.decide_biometrics(
+        user=parent, child=pupil.person, kind=Kind.FACE, grant=True, context=services.Context()
+    )
     services.withdraw_consent(user=parent, subject_person=pupil.person, kind=Kind.PROCESSING)
-    assert not services.has_current_consent(parent)
+    # The child's data are no longer processed on that consent: biometrics stop too…
+    assert services.biometric_state(pupil.person, Kind.FACE).reason == "no_consent"
+    # …but the withdrawal is a settled decision: the parent is not locked out of the app
+    # for their other children, nor asked to consent for this child again.
+    assert services.has_current_consent(parent)
+    assert services.accept_policy(user=parent, policy=policy, context=services.Context()) == []
+
+
+def test_biometrics_need_the_parents_consent_to_the_policy(
+    policy: PolicyVersion, parent: User, pupil: Pupil
+) -> None:
+    with pytest.raises(ServiceError) as error:
+        services.decide_biometrics(
+            user=parent, child=pupil.person, kind=Kind.FACE, grant=True, context=services.Context()
+        )
+    assert error.value.code == "consent_required"
+    # Withdrawing is always possible.
+    services.decide_biometrics(
+        user=parent, child=pupil.person, kind=Kind.FACE, grant=False, context=services.Context()
+    )
+
+
+def test_a_former_representative_no_longer_counts(consented: User, pupil: Pupil) -> None:
+    services.decide_biometrics(
+        user=consented, child=pupil.person, kind=Kind.FACE, grant=True, context=services.Context()
+    )
+    pupil.guardianships.update(is_legal_representative=False)
+    assert not services.biometric_state(pupil.person, Kind.FACE).allowed
 
 
 def test_the_policy_page_is_open_to_everyone(policy: PolicyVersion) -> None:
@@ -375,3 +418,16 @@ def test_a_parent_who_withdrew_can_still_see_and_export_their_data(
         "/api/v1/privacy/requests", headers={"Authorization": f"Bearer {token}"}
     )
     assert response.status_code == 200
+
+
+def test_a_missing_child_gets_the_same_answer_as_someone_elses(
+    policy: PolicyVersion, consented: User
+) -> None:
+    auth = {"Authorization": f"Bearer {issue_api_token(user=consented)}"}
+    response = Client().post(
+        "/api/v1/privacy/children/999999/biometrics",
+        {"kind": "face", "allow": True},
+        content_type="application/json",
+        headers=auth,
+    )
+    assert response.status_code == 403 and response.json()["code"] == "not_representative"

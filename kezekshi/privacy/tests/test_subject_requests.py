@@ -432,3 +432,18 @@ def test_only_a_childs_consent_may_name_biometrics(family: Family) -> None:
         subject=child_of(family), consent_kind=Kind.FACE, context=services.Context()
     ).request
     assert row.status == Status.DONE
+
+
+def test_an_e_mail_longer_than_the_column_is_refused_not_cut(db: None) -> None:
+    from django.core.exceptions import ValidationError
+
+    from kezekshi.accounts.models import User
+    from kezekshi.privacy.requests import change_contact
+
+    user = User.objects.create_user(phone="+77015550999")
+    too_long = "a" * 64 + "@" + ".".join(["b" * 60] * 4) + ".kz"
+    with pytest.raises(ValidationError) as error:
+        change_contact(user=user, email=too_long)
+    assert "email" in error.value.message_dict
+    user.refresh_from_db()
+    assert user.email is None
