@@ -16,7 +16,11 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-migrate: install
+# The demo's local settings: development mode and a secret of its own (never committed).
+.env:
+	printf 'DEBUG=1\nSECRET_KEY=%s\n' "$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
+
+migrate: install .env
 	$(PY) manage.py migrate --noinput
 
 seed: migrate

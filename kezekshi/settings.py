@@ -8,9 +8,12 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from kezekshi.core.env import env_bool, env_int, env_list, env_str
+from kezekshi.core.env import env_bool, env_int, env_list, env_str, load_env_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# A local .env (made by `make demo`, or copied from .env.example) fills in what the
+# environment does not set.
+load_env_file(BASE_DIR / ".env")
 
 DEBUG = env_bool("DEBUG", default=False)
 # A development key is allowed only in DEBUG or tests; production must set SECRET_KEY.

@@ -59,3 +59,21 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def load_env_file(path: Path) -> None:
+    """Read ``KEY=VALUE`` lines from ``path`` (if it exists) into the environment.
+
+    Variables already set win, so the real environment overrides the file. Blank lines
+    and ``#`` comments are skipped; values may be quoted.
+    """
+    if not path.is_file():
+        return
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ImproperlyConfigured(f"{path}:{number}: expected KEY=VALUE")
+        os.environ.setdefault(key.strip(), value.strip().strip("\"'"))

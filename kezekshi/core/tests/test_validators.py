@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -131,3 +132,25 @@ def test_non_kazakh_or_landline_numbers_are_refused(raw: str) -> None:
     with pytest.raises(ValidationError) as error:
         normalize_phone(raw)
     assert error.value.code == "phone"
+
+
+def test_a_local_env_file_fills_in_only_what_the_environment_lacks(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    import os
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    from kezekshi.core.env import load_env_file
+
+    monkeypatch.setenv("KEZEKSHI_TEST_SET", "from-environment")
+    monkeypatch.delenv("KEZEKSHI_TEST_NEW", raising=False)
+    env = tmp_path / ".env"
+    env.write_text('# comment\n\nKEZEKSHI_TEST_SET=from-file\nKEZEKSHI_TEST_NEW="quoted"\n')
+    load_env_file(env)
+    assert os.environ["KEZEKSHI_TEST_SET"] == "from-environment"
+    assert os.environ.pop("KEZEKSHI_TEST_NEW") == "quoted"
+    env.write_text("not a setting\n")
+    with pytest.raises(ImproperlyConfigured, match=":1:"):
+        load_env_file(env)
+    load_env_file(tmp_path / "missing")  # no file: nothing happens
