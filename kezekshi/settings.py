@@ -173,6 +173,10 @@ OTP_RESEND_SECONDS = env_int("OTP_RESEND_SECONDS", default=60)
 OTP_MAX_PER_PHONE_PER_HOUR = env_int("OTP_MAX_PER_PHONE_PER_HOUR", default=5)
 OTP_MAX_PER_IP_PER_HOUR = env_int("OTP_MAX_PER_IP_PER_HOUR", default=30)
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", default=90)
+# Staff passwords: after this many wrong tries for one login (or 5x from one address)
+# within the window, sign-in is refused until the window has passed.
+STAFF_SIGNIN_MAX_FAILURES = env_int("STAFF_SIGNIN_MAX_FAILURES", default=10)
+STAFF_SIGNIN_WINDOW_MINUTES = env_int("STAFF_SIGNIN_WINDOW_MINUTES", default=15)
 
 # --- Personal data: how long things are kept (see privacy.retention; run apply_retention daily).
 PRIVACY_REQUEST_LOG_DAYS = env_int("PRIVACY_REQUEST_LOG_DAYS", default=90)

@@ -161,3 +161,18 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.created_at:%Y-%m-%d})"
+
+
+class PasswordFailure(models.Model):
+    """A wrong staff password: counted to slow down guessing. The login is kept as a digest."""
+
+    login_digest = models.CharField(_("login digest"), max_length=64, db_index=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, db_index=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("wrong password")
+        verbose_name_plural = _("wrong passwords")
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.ip}"

@@ -12,7 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kezekshi.accounts.models import ApiToken, SignInCode, User
+from kezekshi.accounts.models import ApiToken, PasswordFailure, SignInCode, User
 from kezekshi.core.crypto import blind_index
 from kezekshi.core.errors import ServiceError
 from kezekshi.core.tasks import send_sms
@@ -161,3 +161,34 @@ def set_language(*, user: User, language: str) -> None:
     if language not in {code for code, _name in settings.LANGUAGES}:
         raise ServiceError("invalid_language", _("Unknown language."))
     User.objects.filter(pk=user.pk).update(language=language)
+
+
+def _login_digest(login: str) -> str:
+    return blind_index(f"staff-login:{login.strip().lower()}")
+
+
+def check_password_throttle(*, login: str, ip: str | None) -> None:
+    """Refuse (429 ``too_many_failures``) a login or address with too many wrong passwords."""
+    since = timezone.now() - dt.timedelta(minutes=settings.STAFF_SIGNIN_WINDOW_MINUTES)
+    recent = PasswordFailure.objects.filter(created_at__gte=since)
+    limit = settings.STAFF_SIGNIN_MAX_FAILURES
+    if recent.filter(login_digest=_login_digest(login)).count() >= limit or (
+        ip and recent.filter(ip=ip).count() >= 5 * limit
+    ):
+        raise TooManyRequests(
+            "too_many_failures",
+            _("Too many wrong passwords. Wait %(minutes)d minutes and try again.")
+            % {"minutes": settings.STAFF_SIGNIN_WINDOW_MINUTES},
+        )
+
+
+@transaction.atomic
+def record_password_failure(*, login: str, ip: str | None) -> None:
+    """Count one wrong password; rows older than a day are dropped on the way."""
+    PasswordFailure.objects.filter(created_at__lt=timezone.now() - dt.timedelta(days=1)).delete()
+    PasswordFailure.objects.create(login_digest=_login_digest(login), ip=ip)
+
+
+@transaction.atomic
+def clear_password_failures(*, login: str) -> None:
+    PasswordFailure.objects.filter(login_digest=_login_digest(login)).delete()

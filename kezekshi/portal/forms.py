@@ -7,7 +7,9 @@ from django.contrib.auth import authenticate
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from kezekshi.accounts import services
 from kezekshi.accounts.models import User
+from kezekshi.core.errors import ServiceError
 
 
 class SignInForm(forms.Form):
@@ -22,11 +24,18 @@ class SignInForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("login") and data.get("password"):
+            ip = self.request.META.get("REMOTE_ADDR") or None
+            try:
+                services.check_password_throttle(login=data["login"], ip=ip)
+            except ServiceError as exc:
+                raise forms.ValidationError(str(exc.message), code=exc.code) from exc
             user = authenticate(self.request, username=data["login"], password=data["password"])
             if user is None:
+                services.record_password_failure(login=data["login"], ip=ip)
                 raise forms.ValidationError(
                     _("Wrong e-mail, phone or password."), code="invalid_login"
                 )
+            services.clear_password_failures(login=data["login"])
             self.user = user  # type: ignore[assignment]
         return data
 

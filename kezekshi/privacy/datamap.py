@@ -424,6 +424,13 @@ register(
     not_personal=["id", "created_at", "expires_at", "attempts", "consumed_at"],
 )
 register(
+    "accounts.PasswordFailure",
+    subjects=[S.USER],
+    account=["login_digest"],
+    technical=["ip"],
+    not_personal=["id", "created_at"],
+)
+register(
     "accounts.ApiToken",
     subjects=[S.USER],
     account=["digest", "last_used_at"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 from typing import Any
 
@@ -104,3 +105,25 @@ def test_wrong_totp_codes_slow_down_the_next_try(school: Any, make_user: Any) ->
     response = client.post("/login/2fa/", {"code": f"{code:06d}"})
     assert "Too many wrong codes" in response.content.decode()
     assert client.get("/").status_code == 302
+
+
+def test_guessing_a_staff_password_is_stopped(school: Any, make_user: Any, settings: Any) -> None:
+    from django.utils import timezone
+
+    from kezekshi.accounts.models import PasswordFailure
+
+    settings.STAFF_SIGNIN_MAX_FAILURES = 3
+    user = make_user(Role.GUARD, school)
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    for _attempt in range(3):
+        assert "Wrong e-mail" in sign_in(client, user.email, "guess").content.decode()
+    refused = sign_in(client, user.email)  # even the right password
+    assert refused.status_code == 200
+    assert "Too many wrong passwords" in refused.content.decode()
+    assert client.get("/").status_code == 302
+    # The login is not stored in clear.
+    assert not PasswordFailure.objects.filter(login_digest__icontains="example").exists()
+    # After the window, the right password works and clears the count.
+    PasswordFailure.objects.update(created_at=timezone.now() - dt.timedelta(minutes=16))
+    assert sign_in(client, user.email).status_code == 302
+    assert not PasswordFailure.objects.exists()
