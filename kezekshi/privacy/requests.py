@@ -52,7 +52,7 @@ from kezekshi.people.models import (
 from kezekshi.privacy import audit
 from kezekshi.privacy import services as consent_services
 from kezekshi.privacy.models import BIOMETRIC_KINDS, AuditEntry, Kind, SubjectRequest
-from kezekshi.privacy.subject_data import Subject
+from kezekshi.privacy.subject_data import PERSON_FIELD_LABELS, Subject
 
 RequestKind = SubjectRequest.Kind
 Status = SubjectRequest.Status
@@ -287,13 +287,7 @@ def file_request(
 
 # Fields a school keeps: a correction goes to the school for review.
 REVIEWED_FIELDS: dict[str, Promise] = {
-    "last_name": gettext_lazy("Last name"),
-    "first_name": gettext_lazy("First name"),
-    "patronymic": gettext_lazy("Patronymic"),
-    "iin": gettext_lazy("IIN"),
-    "birth_date": gettext_lazy("Birth date"),
-    "sex": gettext_lazy("Sex"),
-    "phone": gettext_lazy("Phone"),
+    **PERSON_FIELD_LABELS,
     "school_class": gettext_lazy("Class"),
 }
 CHILD_FIELDS = ("last_name", "first_name", "patronymic", "iin", "birth_date", "sex", "school_class")

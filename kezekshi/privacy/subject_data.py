@@ -337,19 +337,25 @@ def _account(subject: Subject) -> list[dict[str, Any]]:
     ]
 
 
+# How a person's fields are named to the subject; corrections (requests.py) use them too.
+PERSON_FIELD_LABELS: dict[str, Any] = {
+    "last_name": gettext_lazy("Last name"),
+    "first_name": gettext_lazy("First name"),
+    "patronymic": gettext_lazy("Patronymic"),
+    "iin": gettext_lazy("IIN"),
+    "birth_date": gettext_lazy("Birth date"),
+    "sex": gettext_lazy("Sex"),
+    "phone": gettext_lazy("Phone"),
+}
+
+
 @section(
     "person_records",
     gettext_lazy("Records kept by schools"),
     order=20,
     labels={
         "school": gettext_lazy("School"),
-        "last_name": gettext_lazy("Last name"),
-        "first_name": gettext_lazy("First name"),
-        "patronymic": gettext_lazy("Patronymic"),
-        "iin": gettext_lazy("IIN"),
-        "birth_date": gettext_lazy("Birth date"),
-        "sex": gettext_lazy("Sex"),
-        "phone": gettext_lazy("Phone"),
+        **PERSON_FIELD_LABELS,
         "email": gettext_lazy("E-mail"),
         "photo": gettext_lazy("Photo on file"),
         "blocked_since": gettext_lazy("Blocked since"),
