@@ -218,6 +218,16 @@ class Context:
     user_agent: str = ""
 
 
+def _by_parent(user: User, context: Context) -> dict[str, object]:
+    """What a parent's own decision records about how it was made (SMS code + checkbox)."""
+    return {
+        "channel": Consent.Channel.SMS_CHECKBOX,
+        "phone": context.phone or (user.phone or ""),
+        "ip": context.ip,
+        "user_agent": context.user_agent[:300],
+    }
+
+
 def _consent(**fields: object) -> Consent:
     return ledger.append(Consent(created_at=timezone.now(), **fields))
 
@@ -241,10 +251,7 @@ def accept_policy(*, user: User, policy: PolicyVersion, context: Context) -> lis
         "given_by": user,
         "policy": policy,
         "policy_hash": policy.content_hash,
-        "channel": Consent.Channel.SMS_CHECKBOX,
-        "phone": context.phone or (user.phone or ""),
-        "ip": context.ip,
-        "user_agent": context.user_agent[:300],
+        **_by_parent(user, context),
     }
     if not _granted(_latest(kind=Kind.PROCESSING, subject_user=user), policy):
         written.append(_consent(subject_user=user, **common))
@@ -330,10 +337,7 @@ def decide_biometrics(
             as_representative=True,
             policy=policy,
             policy_hash=policy.content_hash if policy else "",
-            channel=Consent.Channel.SMS_CHECKBOX,
-            phone=context.phone or (user.phone or ""),
-            ip=context.ip,
-            user_agent=context.user_agent[:300],
+            **_by_parent(user, context),
         )
         if not grant:
             order_erasure(person=child, kind=kind, reason="consent withdrawn")
@@ -443,8 +447,5 @@ def withdraw_consent(
             decision=Consent.Decision.WITHDRAW,
             given_by=user,
             as_representative=subject_person is not None,
-            channel=Consent.Channel.SMS_CHECKBOX,
-            phone=context.phone or (user.phone or ""),
-            ip=context.ip,
-            user_agent=context.user_agent[:300],
+            **_by_parent(user, context),
         )
