@@ -9,6 +9,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as SchemaValidationError
 
+from kezekshi.access.api import router as access_router
 from kezekshi.accounts.api import router as auth_router
 from kezekshi.core.errors import ServiceError
 from kezekshi.people.api import router as people_router
@@ -26,6 +27,7 @@ api.add_router("/v1/auth", auth_router)
 api.add_router("/v1", people_router)
 api.add_router("/v1/privacy", consent_router)
 api.add_router("/v1/privacy", privacy_router)
+api.add_router("/v1/access", access_router)
 
 
 @api.exception_handler(ServiceError)

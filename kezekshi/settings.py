@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "kezekshi.accounts",
     "kezekshi.people",
     "kezekshi.privacy",
+    "kezekshi.access",
+    "kezekshi.notifications",
     "kezekshi.portal",
     "kezekshi.parents",
 ]

@@ -7,7 +7,8 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -19,7 +20,7 @@ from kezekshi.core.errors import Forbidden
 from kezekshi.core.models import School
 
 SESSION_SCHOOL = "school_id"
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
@@ -40,7 +41,7 @@ def staff_view(perm: Perm) -> Callable[[View], View]:
 
     def decorate(view: View) -> View:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             user = request.user
             back = urlencode({"next": request.get_full_path()})
             if not user.is_authenticated:

@@ -34,16 +34,23 @@ class Perm(models.TextChoices):
     PRIVACY_REQUESTS = "privacy.requests", _("Handle subject requests")
     DATAMAP_VIEW = "privacy.datamap", _("See the data map")
     PRIVACY_MANAGE = "privacy.manage", _("Manage personal-data protection")
+    ACCESS_MANAGE = "access.manage", _("Set up doors, devices and access rules")
+    ACCESS_CARDS = "access.cards", _("Issue, block and replace cards")
+    ACCESS_GUARD = "access.guard", _("Watch the door: live passes, visitors, pick-ups, emergencies")
+    WATCHLIST_MANAGE = "access.watchlist", _("Keep the watch list")
+    ATTENDANCE_VIEW = "attendance.view", _("See attendance and time sheets")
+    ATTENDANCE_EXCUSE = "attendance.excuse", _("Excuse absences and give exit permits")
 
 
 _ALL_STAFF_VIEW = {Perm.PORTAL, Perm.PEOPLE_VIEW}
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.SCHOOL_ADMIN: frozenset(Perm),
-    Role.GUARD: frozenset(_ALL_STAFF_VIEW),
+    Role.GUARD: frozenset(_ALL_STAFF_VIEW | {Perm.ACCESS_GUARD, Perm.ACCESS_CARDS}),
     Role.CASHIER: frozenset(_ALL_STAFF_VIEW),
     Role.LIBRARIAN: frozenset(_ALL_STAFF_VIEW),
-    Role.CLASS_TEACHER: frozenset(_ALL_STAFF_VIEW),
-    Role.SOCIAL_PEDAGOGUE: frozenset(_ALL_STAFF_VIEW),
+    # Class teachers see attendance of their own classes only (the pages narrow it).
+    Role.CLASS_TEACHER: frozenset(_ALL_STAFF_VIEW | {Perm.ATTENDANCE_VIEW, Perm.ATTENDANCE_EXCUSE}),
+    Role.SOCIAL_PEDAGOGUE: frozenset(_ALL_STAFF_VIEW | {Perm.ATTENDANCE_VIEW}),
     # The data-protection officer answers for the audit log and the subjects' requests
     # (school admins and operators hold every permission, these included).
     Role.DPO: frozenset(

@@ -71,6 +71,11 @@ def rotate(token: str) -> str:
     return _fernet().rotate(token.encode()).decode()
 
 
+def keyed_digest(purpose: bytes, value: str) -> bytes:
+    """HMAC-SHA256 of ``value`` under a key derived from SECRET_KEY for ``purpose``."""
+    return hmac.new(_derive(purpose), value.encode(), hashlib.sha256).digest()
+
+
 def blind_index(value: str) -> str:
     """A stable keyed digest of ``value`` for equality lookups and unique constraints."""
     return hmac.new(_derive(b"kezekshi-blind-index"), value.encode(), hashlib.sha256).hexdigest()

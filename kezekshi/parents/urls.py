@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from kezekshi.parents import consent_views, privacy_views, views
 
@@ -32,4 +32,7 @@ urlpatterns = [
     path("logout/", views.sign_out, name="logout"),
     path("manifest.webmanifest", views.manifest, name="manifest"),
     path("sw.js", views.service_worker, name="service_worker"),
+    path("", include("kezekshi.parents.pickup_urls")),
+    path("", include("kezekshi.parents.attendance_urls")),
+    path("", include("kezekshi.parents.passes_urls")),
 ]

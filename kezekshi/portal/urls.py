@@ -1,8 +1,9 @@
-from django.urls import path
+from django.urls import include, path
 
 from kezekshi.portal import consent_views, views
 from kezekshi.portal.datamap_views import data_map, data_map_export
 from kezekshi.portal.people_io import export_people, import_people
+from kezekshi.portal.photo_views import person_photo
 from kezekshi.portal.privacy_views import audit_export, audit_log
 from kezekshi.portal.protection_views import (
     accept_cookie_notice,
@@ -58,4 +59,9 @@ urlpatterns = [
         name="privacy_breach_notify_subjects",
     ),
     path("cookies/", accept_cookie_notice, name="cookie_notice"),
+    path("people/<int:person_id>/photo/", person_photo, name="person_photo"),
+    path("", include("kezekshi.portal.guard_urls")),
+    path("", include("kezekshi.portal.visitor_urls")),
+    path("", include("kezekshi.portal.attendance_urls")),
+    path("", include("kezekshi.portal.setup_urls")),
 ]

@@ -554,6 +554,150 @@ register(
     not_personal=["id", "at", "method", "status"],
 )
 
+# --- access: doors and devices are about the building; passes are about persons ---
+register(
+    "access.Zone", not_personal=["id", "school", "name_kk", "name_ru", "name_en", "kind", "parent"]
+)
+register(
+    "access.Door",
+    not_personal=["id", "school", "name_kk", "name_ru", "name_en", "zone", "lanes", "is_exit"],
+)
+register(
+    "access.Device",
+    not_personal=[
+        "id", "school", "name", "kind", "door", "lane", "direction", "serial_number",
+        "secret", "is_active", "firmware", "last_seen_at", "clock_skew_seconds", "created_at",
+    ],
+)  # fmt: skip
+register(
+    "access.AccessSettings",
+    not_personal=[
+        "id", "school", "mode", "mode_changed_at", "mode_changed_by", "anti_passback_minutes",
+        "permit_grade_from", "permit_grade_to", "late_grace_minutes", "absence_alert_days",
+        "notify_repeat_minutes", "rules_version",
+    ],
+)  # fmt: skip
+register(
+    "access.AccessGroup",
+    subjects=[S.PUPIL, S.STAFF],
+    # A listed group says who may enter where: part of that person's access record.
+    presence=["persons"],
+    not_personal=[
+        "id", "school", "name_kk", "name_ru", "name_en", "members", "doors", "valid_from",
+        "valid_until", "open_on_days_off",
+    ],
+)  # fmt: skip
+register(
+    "access.TimeWindow", not_personal=["id", "school", "group", "weekday", "starts_at", "ends_at"]
+)
+register(
+    "access.Credential",
+    subjects=PERSONS,
+    # A card UID or a QR id points at one person, like a login; a template reference
+    # says that a template exists, the template itself lives in the biometrics store.
+    account=["kind", "value", "status", "valid_from", "valid_until", "status_reason"],
+    not_personal=[
+        "id", "school", "person", "visitor", "replaced_by", "issued_by", "created_at",
+        "changed_at",
+    ],
+)  # fmt: skip
+register(
+    "access.ExitPermit",
+    subjects=[S.PUPIL],
+    presence=["date", "leave_from", "reason", "used_at"],
+    not_personal=["id", "school", "pupil", "issued_by", "issued_as", "cancelled_at", "created_at"],
+)
+register(
+    "access.Visitor",
+    subjects=[S.USER],
+    name=["full_name"],
+    contact=["phone"],
+    presence=["host", "purpose", "valid_from", "valid_until", "signed_in_at", "signed_out_at"],
+    not_personal=["id", "school", "doors", "status", "registered_by", "created_at"],
+)
+register(
+    "access.WatchEntry",
+    subjects=[S.GUARDIAN, S.USER],
+    name=["full_name"],
+    contact=["phone"],
+    privacy_records=["reason", "valid_until"],
+    not_personal=["id", "school", "person", "is_active", "added_by", "created_at"],
+)
+register(
+    "access.WatchAlert",
+    not_personal=[
+        "id", "school", "entry", "visitor", "event", "created_at", "acknowledged_at",
+        "acknowledged_by",
+    ],
+)  # fmt: skip
+register(
+    "access.AccessEvent",
+    subjects=PERSONS,
+    presence=["door", "direction", "occurred_at", "allowed", "reason"],
+    account=["presented", "credential_kind"],
+    not_personal=[
+        "id", "school", "device", "record_no", "received_at", "person", "visitor",
+        "credential", "clock_skew_seconds", "clock_flagged",
+    ],
+)  # fmt: skip
+register(
+    "access.Presence",
+    subjects=PERSONS,
+    presence=["zone", "since", "door", "direction"],
+    not_personal=["id", "school", "person"],
+)
+register(
+    "access.DailyAttendance",
+    subjects=[S.PUPIL, S.STAFF],
+    presence=["date", "first_in", "last_out"],
+    not_personal=["id", "school", "person"],
+)
+register(
+    "access.Excuse",
+    subjects=[S.PUPIL],
+    presence=["starts_on", "ends_on", "reason"],
+    not_personal=["id", "school", "pupil", "entered_by", "created_at"],
+)
+register(
+    "access.AbsenceAlert",
+    subjects=[S.PUPIL],
+    presence=["date", "days"],
+    not_personal=["id", "school", "pupil", "created_at"],
+)
+register(
+    "access.TrustedAdult",
+    subjects=[S.PUPIL, S.USER],
+    whose={"full_name": [S.USER], "phone": [S.USER]},
+    name=["full_name"],
+    contact=["phone"],
+    family=["relation", "revoked_at"],
+    not_personal=["id", "school", "pupil", "added_by", "created_at"],
+)
+register(
+    "access.PickUp",
+    subjects=[S.PUPIL],
+    presence=["picked_up_at", "guardian", "trusted_adult"],
+    not_personal=["id", "school", "pupil", "recorded_by"],
+)
+register(
+    "access.RollCall",
+    not_personal=["id", "school", "started_at", "started_by", "ended_at"],
+)
+register(
+    "access.RollCallEntry",
+    subjects=PERSONS,
+    presence=["zone", "accounted_at"],
+    not_personal=["id", "school", "roll_call", "person", "visitor", "accounted_by"],
+)
+
+# --- notifications ---
+register(
+    "notifications.Notification",
+    subjects=[S.USER, S.PUPIL],
+    messages=["kind", "text", "sent_at", "read_at"],
+    not_personal=["id", "school", "recipient", "person", "key", "status", "channel", "created_at"],
+)
+
 # ==== Uses: which feature needs which categories, for which purpose ===================
 
 use(
@@ -623,12 +767,26 @@ use(
     categories=[C.TECHNICAL],
 )
 
-DATA_MAP.keep_unused(
-    C.PHOTO,
+use(
+    "access.doors",
     _(
-        "A person's photo can be stored, but no feature shows or processes it yet. "
-        "A photo used to recognise a face becomes biometric data and needs its own consent."
+        "Deciding who may pass a door, the guard's screen with the photo, presence, "
+        "evacuation roll calls, visitors and the watch list, pick-ups"
     ),
+    purpose=P.ACCESS_SAFETY,
+    categories=[C.NAME, C.PHOTO, C.EDUCATION, C.PRESENCE, C.ACCOUNT, C.CONTACT, C.FAMILY],
+)
+use(
+    "access.attendance",
+    _("Attendance: first entry and last exit, late and absent days, excuses, time sheets"),
+    purpose=P.ATTENDANCE,
+    categories=[C.NAME, C.EDUCATION, C.PRESENCE],
+)
+use(
+    "notifications.passes",
+    _("Telling guardians when their child enters or leaves, and the in-app notification feed"),
+    purpose=P.NOTIFICATIONS,
+    categories=[C.NAME, C.PRESENCE, C.CONTACT, C.MESSAGES],
 )
 
 # ==== Third-party apps that hold personal data (not tagged field by field) ============

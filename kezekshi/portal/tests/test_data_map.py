@@ -39,7 +39,7 @@ def test_the_dpo_reads_every_category_with_its_fields_purposes_and_retention(
     assert "Encrypted at rest." in page
     assert "Legal obligations" in page
     assert "Erased 21 days after the pupil leaves the school" in page
-    assert "Kept but not used" in page  # photos
+    assert "screen with the photo" in page  # photos are used at the door
     assert "No field of the platform holds data of this category yet." in page  # biometrics
     assert "Access to the school and safety, Attendance" in page  # the biometric rule
     assert "/privacy/data-map/export/?format=csv" in page

@@ -1,0 +1,364 @@
+"""The device API: decisions, event batches and the school's state, for signed devices."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from ninja import Field, Router, Schema
+from pydantic import ValidationError as PydanticError
+
+from kezekshi.access import decisions, services
+from kezekshi.access.credentials import BadCredential, normalise_card_uid
+from kezekshi.access.device_auth import DeviceSignature
+from kezekshi.access.models import AccessSettings, Credential, Device, Door
+from kezekshi.people.models import Person
+
+router = Router(tags=["access (devices)"], auth=DeviceSignature())
+MAX_BATCH = 1000
+
+
+def device_api(handler: Any) -> Any:
+    """Mark a handler as authenticated by the device signature, not by a user's role."""
+    handler.required_permission = None
+    return handler
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime:
+    if moment is None:
+        return timezone.now()
+    if moment.tzinfo is None:  # terminals keep local time
+        return moment.replace(tzinfo=ZoneInfo(settings.SCHOOL_TIME_ZONE))
+    return moment
+
+
+class DecideIn(Schema):
+    credential_kind: Literal["card", "qr", "pin", "face", "fingerprint"] = "card"
+    credential: str = Field(..., min_length=1, max_length=512)
+    door: int | None = None
+    direction: Literal["in", "out"] | None = None
+    time: dt.datetime | None = None
+    # Give the device's record number to have the pass recorded with the answer.
+    record_no: str | None = Field(None, min_length=1, max_length=64)
+
+
+class Display(Schema):
+    name: str
+    school_class: str
+    message: dict[str, str]
+    photo_url: str | None
+
+
+class DecideOut(Schema):
+    allowed: bool
+    reason: str
+    display: Display
+    person_id: int | None
+    visitor_id: int | None
+    event_id: int | None
+    mode: str
+    server_time: dt.datetime
+
+
+def _door_and_direction(
+    device: Device, door: int | None, direction: str | None
+) -> tuple[int | None, str]:
+    door_id = door if door is not None else device.door_id
+    return door_id, direction or device.direction or "in"
+
+
+@router.post("/decide", response=DecideOut, summary="Decide a pass (and record it)")
+@device_api
+def decide(request: HttpRequest, payload: DecideIn) -> dict[str, Any]:
+    device: Device = request.auth  # type: ignore[attr-defined]
+    skew: dt.timedelta = request.device_skew  # type: ignore[attr-defined]
+    door_id, direction = _door_and_direction(device, payload.door, payload.direction)
+    if door_id is not None and door_id not in _school_doors(device.school_id):
+        door_id = None
+    at = _aware(payload.time)
+    if abs(skew) > services.CLOCK_TOLERANCE:
+        at = timezone.now()  # a device with a wrong clock: decide by ours
+    decision = decisions.decide(
+        school_id=device.school_id,
+        door_id=door_id,
+        direction=direction,
+        at=at,
+        credential_kind=payload.credential_kind,
+        credential_value=payload.credential,
+    )
+    event_id = None
+    if payload.record_no or not decision.allowed:
+        record_no = payload.record_no or f"decide:{timezone.now().timestamp():.6f}"
+        stored = services.record_passes(
+            device=device, reports=[report_of(decision, record_no)], clock_skew=skew
+        )[0]
+        event_id = stored.event_id
+        decision.allowed, decision.reason = stored.allowed, stored.reason
+    person = decision.person
+    photo = (
+        reverse("portal:person_photo", args=[person.pk])
+        if person is not None and person.photo
+        else None
+    )
+    return {
+        "allowed": decision.allowed,
+        "reason": decision.reason,
+        "display": {
+            "name": decision.display_name,
+            "school_class": decision.pupil_class,
+            "message": decision.messages(),
+            "photo_url": photo,
+        },
+        "person_id": person.pk if person is not None else None,
+        "visitor_id": decision.visitor.pk if decision.visitor is not None else None,
+        "event_id": event_id,
+        "mode": decision.mode,
+        "server_time": timezone.now(),
+    }
+
+
+def report_of(decision: decisions.Decision, record_no: str) -> services.PassReport:
+    return services.PassReport(
+        record_no=record_no,
+        direction=decision.direction,
+        occurred_at=decision.at,
+        allowed=decision.allowed,
+        reason=decision.reason,
+        door_id=decision.door_id,
+        credential_id=decision.credential.pk if decision.credential else None,
+        credential_kind=decision.credential_kind,
+        person_id=decision.person.pk if decision.person else None,
+        visitor_id=decision.visitor.pk if decision.visitor else None,
+        presented=decision.presented,
+        watch_entry_id=decision.watch_entry_id,
+    )
+
+
+_doors_cache: dict[int, tuple[float, frozenset[int]]] = {}
+
+
+def forget_doors() -> None:
+    _doors_cache.clear()
+
+
+def _school_doors(school_id: int) -> frozenset[int]:
+    cached = _doors_cache.get(school_id)
+    now = timezone.now().timestamp()
+    if cached is None or now - cached[0] > 30:
+        ids = frozenset(Door.objects.filter(school_id=school_id).values_list("pk", flat=True))
+        cached = (now, ids)
+        _doors_cache[school_id] = cached
+    return cached[1]
+
+
+class EventIn(Schema):
+    record_no: str = Field(..., min_length=1, max_length=64)
+    time: dt.datetime
+    direction: Literal["in", "out"] | None = None
+    door: int | None = None
+    credential_kind: Literal["card", "qr", "pin", "face", "fingerprint"] | None = None
+    credential: str | None = Field(None, max_length=512)
+    person: int | None = None
+    # What the device did. Without it the server decides by the rules at ``time``.
+    allowed: bool | None = None
+    reason: str | None = Field(None, max_length=40)
+
+
+class EventsIn(Schema):
+    events: list[Any] = Field(..., description=f"At most {MAX_BATCH} events per batch.")
+
+
+class EventResult(Schema):
+    index: int
+    record_no: str | None
+    status: Literal["stored", "error"]
+    event_id: int | None = None
+    allowed: bool | None = None
+    reason: str | None = None
+    error: dict[str, Any] | None = None
+
+
+class EventsOut(Schema):
+    stored: int
+    errors: int
+    clock_flagged: bool
+    results: list[EventResult]
+    mode: str
+    server_time: dt.datetime
+
+
+def _error(index: int, record_no: Any, code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "index": index,
+        "record_no": record_no if isinstance(record_no, str) else None,
+        "status": "error",
+        "error": {"code": code, "message": message, **extra},
+    }
+
+
+@router.post("/events", response=EventsOut, summary="Upload a batch of passes (idempotent)")
+@device_api
+def events(request: HttpRequest, payload: EventsIn) -> dict[str, Any]:
+    """Each event is stored once per device and record number; a replay answers the same.
+
+    Invalid events get their own error and the valid ones of the batch still land.
+    """
+    from django.utils.translation import gettext as _
+
+    device: Device = request.auth  # type: ignore[attr-defined]
+    skew: dt.timedelta = request.device_skew  # type: ignore[attr-defined]
+    results: dict[int, dict[str, Any]] = {}
+    valid: list[tuple[int, EventIn]] = []
+    doors = _school_doors(device.school_id)
+    for index, raw in enumerate(payload.events):
+        record_no = raw.get("record_no") if isinstance(raw, dict) else None
+        if index >= MAX_BATCH:
+            results[index] = _error(
+                index, record_no, "batch_too_large",
+                _("Only the first %(max)d events of a batch are taken; send the rest again.")
+                % {"max": MAX_BATCH},
+            )  # fmt: skip
+            continue
+        if not isinstance(raw, dict):
+            results[index] = _error(index, None, "invalid_event", _("An event is a JSON object."))
+            continue
+        try:
+            event = EventIn.model_validate(raw)
+        except PydanticError as exc:
+            fields = {".".join(map(str, e["loc"])): e["msg"] for e in exc.errors()}
+            results[index] = _error(
+                index, record_no, "invalid_event", _("The event is not valid."), fields=fields
+            )
+            continue
+        door_id, _direction = _door_and_direction(device, event.door, event.direction)
+        if door_id is not None and door_id not in doors:
+            results[index] = _error(index, record_no, "unknown_door", _("No such door here."))
+            continue
+        valid.append((index, event))
+    reports, report_index = _resolve(device, valid, results)
+    stored = (
+        services.record_passes(device=device, reports=reports, clock_skew=skew) if reports else []
+    )
+    for position, answer in enumerate(stored):
+        index = report_index[position]
+        results[index] = {
+            "index": index,
+            "record_no": answer.record_no,
+            "status": "stored",
+            "event_id": answer.event_id,
+            "allowed": answer.allowed,
+            "reason": answer.reason,
+        }
+    ordered = [results[i] for i in sorted(results)]
+    mode = decisions.settings_for(device.school_id).mode
+    return {
+        "stored": len(stored),
+        "errors": sum(1 for r in ordered if r["status"] == "error"),
+        "clock_flagged": abs(skew) > services.CLOCK_TOLERANCE,
+        "results": ordered,
+        "mode": mode,
+        "server_time": timezone.now(),
+    }
+
+
+def _resolve(
+    device: Device, valid: list[tuple[int, EventIn]], results: dict[int, dict[str, Any]]
+) -> tuple[list[services.PassReport], list[int]]:
+    """Turn valid events into pass reports: holders found in bulk, undecided ones decided."""
+    from django.utils.translation import gettext as _
+
+    school_id = device.school_id
+    cards: dict[str, Credential] = {}
+    card_values = {}
+    for index, event in valid:
+        if event.credential_kind == "card" and event.credential and event.allowed is not None:
+            try:
+                card_values[index] = normalise_card_uid(event.credential)
+            except BadCredential:
+                card_values[index] = ""
+    if card_values:
+        cards = {
+            credential.value: credential
+            for credential in Credential.objects.filter(
+                school_id=school_id, kind="card", value__in=set(card_values.values())
+            ).only("pk", "value", "person_id", "visitor_id")
+        }
+    person_ids = {event.person for _i, event in valid if event.person is not None}
+    known_persons = (
+        set(
+            Person.objects.filter(school_id=school_id, pk__in=person_ids).values_list(
+                "pk", flat=True
+            )
+        )
+        if person_ids
+        else set()
+    )
+    reports: list[services.PassReport] = []
+    positions: list[int] = []
+    for index, event in valid:
+        door_id, direction = _door_and_direction(device, event.door, event.direction)
+        at = _aware(event.time)
+        if event.person is not None and event.person not in known_persons:
+            results[index] = _error(
+                index, event.record_no, "unknown_person", _("No such person here.")
+            )
+            continue
+        if event.allowed is None and event.credential:
+            decision = decisions.decide(
+                school_id=school_id,
+                door_id=door_id,
+                direction=direction,
+                at=at,
+                credential_kind=event.credential_kind or "card",
+                credential_value=event.credential,
+            )
+            reports.append(report_of(decision, event.record_no))
+            positions.append(index)
+            continue
+        credential = cards.get(card_values.get(index, "")) if index in card_values else None
+        allowed = bool(event.allowed)
+        reason = event.reason or ("ok" if allowed else "refused_by_device")
+        if credential is None and index in card_values and event.person is None:
+            reason = reason if not allowed else "ok"
+        reports.append(
+            services.PassReport(
+                record_no=event.record_no,
+                direction=direction,
+                occurred_at=at,
+                allowed=allowed,
+                reason=reason,
+                door_id=door_id,
+                credential_id=credential.pk if credential else None,
+                credential_kind=event.credential_kind or "",
+                person_id=credential.person_id if credential else event.person,
+                visitor_id=credential.visitor_id if credential else None,
+                presented=card_values.get(index, "") if credential is None else "",
+            )
+        )
+        positions.append(index)
+    return reports, positions
+
+
+class StateOut(Schema):
+    mode: str
+    open_exits: bool
+    server_time: dt.datetime
+    rules_version: int
+
+
+@router.get("/state", response=StateOut, summary="The school's mode, for devices to poll")
+@device_api
+def state(request: HttpRequest) -> dict[str, Any]:
+    device: Device = request.auth  # type: ignore[attr-defined]
+    row = decisions.settings_for(device.school_id)
+    return {
+        "mode": row.mode,
+        "open_exits": row.mode == AccessSettings.Mode.EVACUATION,
+        "server_time": timezone.now(),
+        "rules_version": row.rules_version,
+    }

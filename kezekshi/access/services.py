@@ -1,0 +1,721 @@
+"""Writes of the access app: devices, credentials, emergency modes, and recording passes.
+
+Each function is one transaction with keyword-only arguments. ``record_passes`` is the
+one way a pass enters the database — from ``/access/decide``, the event batch API, the
+device adapters and the edge gateway alike — and it updates presence, attendance,
+visitors and the watch list, and queues the guardians' notices, in that transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from kezekshi.access import credentials as creds
+from kezekshi.access.decisions import local_time
+from kezekshi.access.models import (
+    AccessEvent,
+    AccessSettings,
+    Credential,
+    DailyAttendance,
+    Device,
+    Direction,
+    Door,
+    Presence,
+    RollCall,
+    RollCallEntry,
+    Visitor,
+    WatchAlert,
+    WatchEntry,
+)
+from kezekshi.accounts.models import User
+from kezekshi.core import fanout
+from kezekshi.core.errors import ServiceError
+from kezekshi.core.models import School
+from kezekshi.notifications import services as notifications
+from kezekshi.people.models import Guardianship, Person
+from kezekshi.privacy import audit
+from kezekshi.privacy.models import BIOMETRIC_KINDS, Consent, Kind
+from kezekshi.privacy.services import biometric_state
+
+# A pass reported this long after it happened tells the parent nothing useful any more.
+NOTIFY_WITHIN = dt.timedelta(hours=12)
+# A device clock further off than this is flagged on its events.
+CLOCK_TOLERANCE = dt.timedelta(minutes=5)
+QR_LIFETIME = dt.timedelta(minutes=5)
+
+
+def live_channel(school_id: int) -> str:
+    return f"access:{school_id}"
+
+
+def bump_rules(*, school_id: int) -> None:
+    """Tell every process's decision cache that the school's rules changed."""
+    AccessSettings.objects.get_or_create(school_id=school_id)
+    AccessSettings.objects.filter(school_id=school_id).update(rules_version=F("rules_version") + 1)
+
+
+# --- devices --------------------------------------------------------------------------
+
+
+def register_device(
+    *,
+    school: School,
+    name: str,
+    kind: str,
+    door: Door | None,
+    lane: int = 1,
+    direction: str = "",
+    serial_number: str = "",
+) -> tuple[Device, str]:
+    """A new device and its secret. The secret is returned once; keep it on the device."""
+    if door is not None and door.school_id != school.pk:
+        raise ServiceError("foreign_door", _("The door belongs to another school."))
+    secret = secrets.token_urlsafe(32)
+    device = Device.objects.create(
+        school=school,
+        name=name,
+        kind=kind,
+        door=door,
+        lane=lane,
+        direction=direction,
+        serial_number=serial_number,
+        secret=secret,
+    )
+    return device, secret
+
+
+def rotate_device_secret(*, device: Device) -> str:
+    secret = secrets.token_urlsafe(32)
+    device.secret = secret
+    device.save(update_fields=["secret"])
+    return secret
+
+
+# --- credentials ----------------------------------------------------------------------
+
+
+def _holder_may_get_credentials(person: Person) -> None:
+    if person.blocked_at is not None:
+        raise ServiceError(
+            "person_blocked",
+            _("This person's data are blocked: no new credentials can be issued."),
+            status=409,
+        )
+
+
+@transaction.atomic
+def issue_card(
+    *,
+    person: Person,
+    uid: str,
+    by: User | None,
+    valid_from: dt.datetime | None = None,
+    valid_until: dt.datetime | None = None,
+) -> Credential:
+    """Give ``person`` a card. Refuses a card that another holder still has."""
+    _holder_may_get_credentials(person)
+    value = creds.normalise_card_uid(uid)
+    existing = Credential.objects.filter(
+        school_id=person.school_id, kind=Credential.Kind.CARD, value=value
+    ).first()
+    if existing is not None:
+        if existing.status == Credential.Status.ACTIVE or existing.person_id != person.pk:
+            raise ServiceError(
+                "card_in_use", _("This card is already registered to someone."), status=409
+            )
+        existing.status, existing.status_reason = Credential.Status.ACTIVE, ""
+        existing.valid_from, existing.valid_until = valid_from, valid_until
+        existing.save()
+        credential = existing
+    else:
+        credential = Credential.objects.create(
+            school_id=person.school_id,
+            person=person,
+            kind=Credential.Kind.CARD,
+            value=value,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            issued_by=by,
+        )
+    audit.record(
+        action=audit.Action.CHANGE,
+        actor=by,
+        school=person.school,
+        person=person,
+        target="access.credential",
+        details={"issued": "card", "card": value[-4:]},
+    )
+    bump_rules(school_id=person.school_id)
+    return credential
+
+
+@transaction.atomic
+def block_credential(
+    *, credential: Credential, by: User | None, reason: str, lost: bool = False
+) -> Credential:
+    """Block a credential at once (the next decision refuses it); idempotent."""
+    rows = Credential.objects.select_for_update().filter(pk=credential.pk)
+    credential = rows.get()
+    if credential.status == Credential.Status.ACTIVE:
+        credential.status = Credential.Status.LOST if lost else Credential.Status.BLOCKED
+        credential.status_reason = reason[:200]
+        credential.save(update_fields=["status", "status_reason", "changed_at"])
+        if credential.person is not None:
+            audit.record(
+                action=audit.Action.CHANGE,
+                actor=by,
+                school=credential.school,
+                person=credential.person,
+                target="access.credential",
+                details={"blocked": credential.kind, "lost": lost, "reason": reason[:200]},
+            )
+    return credential
+
+
+@transaction.atomic
+def replace_card(
+    *, credential: Credential, new_uid: str, by: User | None, reason: str
+) -> Credential:
+    """A lost card blocked and its replacement issued in one step, for the same person.
+
+    Notifications follow the person, not the card, so they keep working.
+    """
+    if credential.kind != Credential.Kind.CARD or credential.person is None:
+        raise ServiceError("not_a_card", _("Only a person's card can be replaced."))
+    old = block_credential(credential=credential, by=by, reason=reason, lost=True)
+    new = issue_card(
+        person=credential.person, uid=new_uid, by=by, valid_until=credential.valid_until
+    )
+    old.status = (
+        Credential.Status.REPLACED if old.status == Credential.Status.BLOCKED else old.status
+    )
+    old.replaced_by = new
+    old.save(update_fields=["status", "replaced_by", "changed_at"])
+    return new
+
+
+def _random_qr_value() -> str:
+    return secrets.token_hex(8)
+
+
+@transaction.atomic
+def qr_credential(*, person: Person | None = None, visitor: Visitor | None = None) -> Credential:
+    """The person's (or visitor's) QR credential, created on first use."""
+    holder = {"person": person} if person is not None else {"visitor": visitor}
+    school_id = (person or visitor).school_id  # type: ignore[union-attr]
+    found = Credential.objects.filter(
+        school_id=school_id, kind=Credential.Kind.QR, status=Credential.Status.ACTIVE, **holder
+    ).first()
+    if found is not None:
+        return found
+    if person is not None:
+        _holder_may_get_credentials(person)
+    return Credential.objects.create(
+        school_id=school_id, kind=Credential.Kind.QR, value=_random_qr_value(), **holder
+    )
+
+
+def qr_text(credential: Credential, *, valid_for: dt.timedelta = QR_LIFETIME) -> str:
+    """The signed, short-lived text to show as a QR code for ``credential``."""
+    return creds.sign_qr(
+        school_id=credential.school_id, credential_value=credential.value, valid_for=valid_for
+    )
+
+
+@transaction.atomic
+def set_pin(*, person: Person, pin: str, by: User | None) -> Credential:
+    _holder_may_get_credentials(person)
+    value = creds.pin_digest(school_id=person.school_id, pin=pin)
+    taken = Credential.objects.filter(
+        school_id=person.school_id, kind=Credential.Kind.PIN, value=value
+    ).exclude(person=person)
+    if taken.exists():
+        raise ServiceError("pin_in_use", _("Choose another PIN."), status=409)
+    Credential.objects.filter(person=person, kind=Credential.Kind.PIN).delete()
+    credential = Credential.objects.create(
+        school_id=person.school_id,
+        person=person,
+        kind=Credential.Kind.PIN,
+        value=value,
+        issued_by=by,
+    )
+    bump_rules(school_id=person.school_id)
+    return credential
+
+
+@transaction.atomic
+def register_template(*, person: Person, kind: str, reference: str, by: User | None) -> Credential:
+    """Record that a face or fingerprint template exists for ``person`` (its id, not it).
+
+    Refused without the biometric consent of that kind.
+    """
+    if kind not in BIOMETRIC_KINDS or kind == Kind.PALM:
+        raise ServiceError("invalid_kind", _("Only face and fingerprint templates are used."))
+    if not biometric_state(person, kind).allowed:
+        raise ServiceError(
+            "no_biometric_consent",
+            _("There is no biometric consent of this kind for this person."),
+            status=409,
+        )
+    credential, _created = Credential.objects.update_or_create(
+        school_id=person.school_id,
+        kind=kind,
+        value=reference[:128],
+        defaults={"person": person, "status": Credential.Status.ACTIVE, "issued_by": by},
+    )
+    return credential
+
+
+# --- emergency modes ------------------------------------------------------------------
+
+
+@transaction.atomic
+def set_mode(*, school: School, mode: str, by: User) -> AccessSettings:
+    """Switch the school to normal, evacuation or lockdown; evacuation starts a roll call.
+
+    Devices learn the mode with the answer to their next call (and from the live feed).
+    """
+    if mode not in AccessSettings.Mode.values:
+        raise ServiceError("invalid_mode", _("Unknown mode."))
+    row, _created = AccessSettings.objects.select_for_update().get_or_create(school=school)
+    if row.mode == mode:
+        return row
+    row.mode, row.mode_changed_at, row.mode_changed_by = mode, timezone.now(), by
+    row.save(update_fields=["mode", "mode_changed_at", "mode_changed_by"])
+    if mode == AccessSettings.Mode.EVACUATION:
+        start_roll_call(school=school, by=by)
+    else:
+        RollCall.objects.filter(school=school, ended_at__isnull=True).update(
+            ended_at=timezone.now()
+        )
+    payload = {"type": "mode", "mode": mode, "at": row.mode_changed_at.isoformat()}
+    transaction.on_commit(lambda: fanout.publish(live_channel(school.pk), payload))
+    return row
+
+
+def start_roll_call(*, school: School, by: User) -> RollCall:
+    """Freeze the list of who is inside now, for ticking off at the assembly point."""
+    roll_call = RollCall.objects.create(school=school, started_at=timezone.now(), started_by=by)
+    inside = Presence.objects.filter(school=school, zone__isnull=False)
+    RollCallEntry.objects.bulk_create(
+        RollCallEntry(
+            school=school, roll_call=roll_call, person_id=row.person_id, zone_id=row.zone_id
+        )
+        for row in inside
+    )
+    RollCallEntry.objects.bulk_create(
+        RollCallEntry(school=school, roll_call=roll_call, visitor=visitor)
+        for visitor in Visitor.objects.filter(school=school, status=Visitor.Status.INSIDE)
+    )
+    return roll_call
+
+
+# --- recording passes -----------------------------------------------------------------
+
+
+@dataclass
+class PassReport:
+    """One pass as a device reports it, already resolved to its holder and decision."""
+
+    record_no: str
+    direction: str
+    occurred_at: dt.datetime
+    allowed: bool
+    reason: str
+    door_id: int | None
+    credential_id: int | None = None
+    credential_kind: str = ""
+    person_id: int | None = None
+    visitor_id: int | None = None
+    presented: str = ""
+    watch_entry_id: int | None = None
+
+
+@dataclass
+class Stored:
+    record_no: str
+    event_id: int
+    allowed: bool
+    reason: str
+    occurred_at: dt.datetime
+    created: bool = False
+    clock_flagged: bool = False
+
+
+@dataclass
+class _Batch:
+    device: Device
+    skew: dt.timedelta
+    events: list[AccessEvent] = field(default_factory=list)
+
+
+def record_passes(
+    *, device: Device, reports: Sequence[PassReport], clock_skew: dt.timedelta = dt.timedelta(0)
+) -> list[Stored]:
+    """Store passes exactly once per ``(device, record_no)`` and everything that follows.
+
+    A replay stores nothing and answers as the first time. Passes are placed by the time
+    they happened: a late upload updates presence only if nothing newer is known, and
+    attendance keeps the earliest entry and the latest exit. ``clock_skew`` (the
+    device's clock minus ours) flags the events when it is over five minutes.
+    """
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _record(device, reports, clock_skew)
+        except IntegrityError:
+            # A concurrent retry of the same batch committed first; read its answer.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _record(device: Device, reports: Sequence[PassReport], skew: dt.timedelta) -> list[Stored]:
+    numbers = list(dict.fromkeys(report.record_no for report in reports))
+    known = {
+        event.record_no: event
+        for event in AccessEvent.objects.filter(device=device, record_no__in=numbers).only(
+            "pk", "record_no", "allowed", "reason", "occurred_at", "clock_flagged"
+        )
+    }
+    flagged = abs(skew) > CLOCK_TOLERANCE
+    fresh: list[AccessEvent] = []
+    watch: dict[str, int] = {}
+    for report in reports:
+        if report.record_no in known:
+            continue
+        event = AccessEvent(
+            school_id=device.school_id,
+            device=device,
+            record_no=report.record_no,
+            door_id=report.door_id,
+            direction=report.direction,
+            occurred_at=report.occurred_at,
+            person_id=report.person_id,
+            visitor_id=report.visitor_id,
+            credential_id=report.credential_id,
+            credential_kind=report.credential_kind,
+            presented=report.presented[:128],
+            allowed=report.allowed,
+            reason=report.reason,
+            clock_skew_seconds=int(skew.total_seconds()),
+            clock_flagged=flagged,
+        )
+        known[report.record_no] = event
+        fresh.append(event)
+        if report.watch_entry_id:
+            watch[report.record_no] = report.watch_entry_id
+    if fresh:
+        AccessEvent.objects.bulk_create(fresh)
+        school_id = device.school_id
+        passed = [event for event in fresh if event.allowed and event.person_id]
+        doors = {
+            door.pk: door
+            for door in Door.objects.filter(school_id=school_id).select_related("zone")
+        }
+        _update_presence(school_id, passed, doors)
+        _update_attendance(school_id, passed, doors)
+        _update_visitors([event for event in fresh if event.allowed and event.visitor_id])
+        _raise_watch_alerts(school_id, fresh, watch)
+        _queue_pass_notices(school_id, passed, doors)
+        _publish(school_id, fresh)
+    fresh_ids = {event.pk for event in fresh}
+    answers = []
+    for report in reports:
+        event = known[report.record_no]
+        answers.append(
+            Stored(
+                record_no=report.record_no,
+                event_id=event.pk,
+                allowed=event.allowed,
+                reason=event.reason,
+                occurred_at=event.occurred_at,
+                created=event.pk in fresh_ids,
+                clock_flagged=event.clock_flagged,
+            )
+        )
+    return answers
+
+
+def _zone_after(event: AccessEvent, doors: dict[int, Door]) -> int | None:
+    door = doors.get(event.door_id) if event.door_id else None
+    if door is None:
+        return None
+    return door.zone_id if event.direction == Direction.IN else door.zone.parent_id
+
+
+def _update_presence(school_id: int, passed: list[AccessEvent], doors: dict[int, Door]) -> None:
+    latest: dict[int, AccessEvent] = {}
+    for event in passed:
+        assert event.person_id is not None
+        current = latest.get(event.person_id)
+        if current is None or event.occurred_at >= current.occurred_at:
+            latest[event.person_id] = event
+    if not latest:
+        return
+    rows = {
+        row.person_id: row
+        for row in Presence.objects.select_for_update()
+        .filter(school_id=school_id, person_id__in=list(latest))
+        .order_by("person_id")
+    }
+    changed, created = [], []
+    for person_id, event in latest.items():
+        zone_id = _zone_after(event, doors)
+        row = rows.get(person_id)
+        if row is None:
+            created.append(
+                Presence(
+                    school_id=school_id,
+                    person_id=person_id,
+                    zone_id=zone_id,
+                    since=event.occurred_at,
+                    door_id=event.door_id,
+                    direction=event.direction,
+                )
+            )
+        elif row.since <= event.occurred_at:
+            row.zone_id, row.since = zone_id, event.occurred_at
+            row.door_id, row.direction = event.door_id, event.direction
+            changed.append(row)
+    Presence.objects.bulk_create(created)
+    Presence.objects.bulk_update(changed, ["zone_id", "since", "door_id", "direction"])
+
+
+def _update_attendance(school_id: int, passed: list[AccessEvent], doors: dict[int, Door]) -> None:
+    """First entry and last exit through the doors that lead outside, per local day."""
+    spans: dict[tuple[int, dt.date], list[dt.datetime | None]] = {}
+    for event in passed:
+        door = doors.get(event.door_id) if event.door_id else None
+        if door is None or not door.is_exit:
+            continue
+        assert event.person_id is not None
+        key = (event.person_id, local_time(event.occurred_at).date())
+        first, last = spans.setdefault(key, [None, None])
+        if event.direction == Direction.IN:
+            spans[key][0] = min(first, event.occurred_at) if first else event.occurred_at
+        else:
+            spans[key][1] = max(last, event.occurred_at) if last else event.occurred_at
+    if not spans:
+        return
+    days = {day for _person, day in spans}
+    rows = {
+        (row.person_id, row.date): row
+        for row in DailyAttendance.objects.select_for_update().filter(
+            school_id=school_id, person_id__in={p for p, _day in spans}, date__in=days
+        )
+    }
+    changed, created = [], []
+    for (person_id, day), (first, last) in spans.items():
+        row = rows.get((person_id, day))
+        if row is None:
+            created.append(
+                DailyAttendance(
+                    school_id=school_id,
+                    person_id=person_id,
+                    date=day,
+                    first_in=first,
+                    last_out=last,
+                )
+            )
+            continue
+        new_first = min(filter(None, (row.first_in, first)), default=None)
+        new_last = max(filter(None, (row.last_out, last)), default=None)
+        if (new_first, new_last) != (row.first_in, row.last_out):
+            row.first_in, row.last_out = new_first, new_last
+            changed.append(row)
+    DailyAttendance.objects.bulk_create(created)
+    DailyAttendance.objects.bulk_update(changed, ["first_in", "last_out"])
+
+
+def _update_visitors(events: list[AccessEvent]) -> None:
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        assert event.visitor_id is not None
+        visitors = Visitor.objects.filter(pk=event.visitor_id)
+        if event.direction == Direction.IN:
+            visitors.filter(status=Visitor.Status.EXPECTED).update(
+                status=Visitor.Status.INSIDE, signed_in_at=event.occurred_at
+            )
+        else:
+            visitors.filter(status=Visitor.Status.INSIDE).update(
+                status=Visitor.Status.LEFT, signed_out_at=event.occurred_at
+            )
+
+
+def _raise_watch_alerts(school_id: int, fresh: list[AccessEvent], watch: dict[str, int]) -> None:
+    alerts = [
+        WatchAlert(school_id=school_id, entry_id=watch[event.record_no], event=event)
+        for event in fresh
+        if event.record_no in watch
+    ]
+    if not alerts:
+        # A device that decided locally does not know the watch list: look it up here.
+        people = {event.person_id for event in fresh if event.person_id}
+        entries = (
+            dict(
+                WatchEntry.objects.filter(
+                    school_id=school_id, is_active=True, person_id__in=people
+                ).values_list("person_id", "pk")
+            )
+            if people
+            else {}
+        )
+        alerts = [
+            WatchAlert(school_id=school_id, entry_id=entries[event.person_id], event=event)
+            for event in fresh
+            if event.person_id in entries and event.direction == Direction.IN
+        ]
+    WatchAlert.objects.bulk_create(alerts)
+    if alerts:
+        payload = {"type": "watch", "alerts": [alert.pk for alert in alerts]}
+        transaction.on_commit(lambda: fanout.publish(live_channel(school_id), payload))
+
+
+def _publish(school_id: int, fresh: list[AccessEvent]) -> None:
+    ids = [event.pk for event in fresh]
+    transaction.on_commit(
+        lambda: fanout.publish(live_channel(school_id), {"type": "events", "ids": ids})
+    )
+
+
+# --- the guardians' notices -----------------------------------------------------------
+
+
+def _pass_text(*, language: str, name: str, direction: str, at: dt.datetime, door: str) -> str:
+    with translation.override(language):
+        values = {"name": name, "time": f"{local_time(at):%H:%M}", "door": door}
+        if direction == Direction.IN:
+            return _("%(name)s entered school at %(time)s (%(door)s)") % values
+        return _("%(name)s left school at %(time)s (%(door)s)") % values
+
+
+def _door_name(door: Door, language: str) -> str:
+    return str(getattr(door, f"name_{language}", "") or door.name_kk)
+
+
+def _queue_pass_notices(school_id: int, passed: list[AccessEvent], doors: dict[int, Door]) -> None:
+    """One notice per guardian per pass through an outside door, repeats suppressed.
+
+    A pass is not told if the same person passed the same way within the school's
+    ``notify_repeat_minutes`` before it (a pupil going back and forth), nor if it
+    happened more than ``NOTIFY_WITHIN`` ago. A guardian who withdrew consent (for
+    themselves or for this child) gets nothing; for a blocked child only the legal
+    representatives are told (safety notices go on while blocked).
+    """
+    now = timezone.now()
+    candidates = [
+        event
+        for event in passed
+        if event.door_id in doors
+        and doors[event.door_id].is_exit
+        and now - event.occurred_at < NOTIFY_WITHIN
+    ]
+    if not candidates:
+        return
+    repeat = dt.timedelta(
+        minutes=AccessSettings.objects.filter(school_id=school_id)
+        .values_list("notify_repeat_minutes", flat=True)
+        .first()
+        or 0
+    )
+    person_ids = {event.person_id for event in candidates if event.person_id is not None}
+    earliest = min(event.occurred_at for event in candidates) - repeat
+    history: dict[tuple[int, str], list[dt.datetime]] = defaultdict(list)
+    for person_id, direction, at in AccessEvent.objects.filter(
+        school_id=school_id,
+        person_id__in=person_ids,
+        allowed=True,
+        occurred_at__gte=earliest,
+        door__is_exit=True,
+    ).values_list("person_id", "direction", "occurred_at"):
+        history[(person_id, direction)].append(at)
+    to_tell = [
+        event
+        for event in candidates
+        if not any(
+            dt.timedelta(0) < event.occurred_at - at <= repeat
+            for at in history[(event.person_id, event.direction)]  # type: ignore[index]
+        )
+    ]
+    if not to_tell:
+        return
+    links = list(
+        Guardianship.objects.filter(
+            school_id=school_id,
+            pupil__person_id__in={event.person_id for event in to_tell},
+            guardian__person__user__isnull=False,
+            guardian__person__user__is_active=True,
+        ).values_list(
+            "pupil__person_id",
+            "guardian__person__user_id",
+            "guardian__person__user__language",
+            "is_legal_representative",
+            "pupil__person__first_name",
+            "pupil__person__blocked_at",
+        )
+    )
+    withdrawn = _withdrawn_consents(
+        users={link[1] for link in links}, children={link[0] for link in links}
+    )
+    guardians: dict[int, list[tuple[int, str, bool, str, bool]]] = defaultdict(list)
+    for child, user, language, legal, name, blocked_at in links:
+        if (user, None) in withdrawn or (user, child) in withdrawn:
+            continue
+        if blocked_at is not None and not legal:
+            continue
+        guardians[child].append((user, language or "kk", legal, name, blocked_at is not None))
+    notices = []
+    for event in to_tell:
+        door = doors[event.door_id]  # type: ignore[index]
+        for user, language, _legal, name, _blocked in guardians.get(event.person_id, ()):  # type: ignore[arg-type]
+            text = _pass_text(
+                language=language,
+                name=name,
+                direction=event.direction,
+                at=event.occurred_at,
+                door=_door_name(door, language),
+            )
+            notices.append(
+                notifications.Notice(
+                    school_id=school_id,
+                    recipient_id=user,
+                    kind="pass",
+                    key=f"pass:{event.pk}",
+                    text=text,
+                    person_id=event.person_id,
+                )
+            )
+    notifications.enqueue(notices)
+
+
+def _withdrawn_consents(*, users: set[int], children: set[int]) -> set[tuple[int, int | None]]:
+    """``(user, None)`` if the user's own latest processing consent is a withdrawal,
+    ``(user, child)`` if their latest decision for the child is."""
+    if not users:
+        return set()
+    latest: dict[tuple[int, int | None], str] = {}
+    rows = (
+        Consent.objects.filter(kind=Kind.PROCESSING, given_by_id__in=users)
+        .filter(subject_person_id__in=children)
+        .values_list("given_by_id", "subject_person_id", "decision")
+        .order_by("id")
+    )
+    for user, child, decision in rows:
+        latest[(user, child)] = decision
+    own = (
+        Consent.objects.filter(kind=Kind.PROCESSING, subject_user_id__in=users)
+        .values_list("subject_user_id", "decision")
+        .order_by("id")
+    )
+    for user, decision in own:
+        latest[(user, None)] = decision
+    return {key for key, decision in latest.items() if decision == Consent.Decision.WITHDRAW}
