@@ -157,6 +157,9 @@ TASKS = {
     }
 }
 
+# --- Live updates (SSE): in-process fan-out by default; Redis pub/sub across processes.
+REDIS_URL = env_str("REDIS_URL", default="")
+
 # --- SMS: the development outbox records messages; set SMS_BACKEND=http for a gateway.
 SMS_BACKEND = env_str("SMS_BACKEND", default="outbox")
 SMS_GATEWAY_URL = env_str("SMS_GATEWAY_URL", default="")
