@@ -6,3 +6,8 @@ class AccessConfig(AppConfig):
     name = "kezekshi.access"
     label = "access"
     verbose_name = _("Access control")
+
+    def ready(self) -> None:
+        from kezekshi.access import privacy_hooks
+
+        privacy_hooks.register()

@@ -140,14 +140,21 @@ def test_registered_pseudonymisers_are_called_for_each_school(
         (school.pk, dt.date(2023, 3, 2)),
         (other_school.pk, dt.date(2023, 3, 2)),
     ]
-    assert report.pseudonymised == {"access.Presence": 14}
+    assert report.pseudonymised["access.Presence"] == 14
     assert "access.Presence before 2023-03-02: 14 rows pseudonymised." in report.lines()
 
 
 def test_nothing_is_pseudonymised_while_no_app_registers(school: School) -> None:
-    report = retention.apply_retention(today=TODAY)
+    retention.unregister_pseudonymiser("access.history")
+    try:
+        report = retention.apply_retention(today=TODAY)
+        lines = report.lines()
+    finally:
+        from kezekshi.access import privacy_hooks
+
+        privacy_hooks.register()
     assert report.pseudonymised == {}
-    assert "Presence history: no pseudonymiser is registered." in report.lines()
+    assert "Presence history: no pseudonymiser is registered." in lines
 
 
 def test_each_school_with_work_done_gets_one_audit_entry(
