@@ -30,7 +30,7 @@ seed: migrate
 demo: seed
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Kezekshi: http://$(HOST):$(PORT)/  (staff portal), http://$(HOST):$(PORT)/app/ (parents)"
-	$(PY) manage.py db_worker & WORKER=$$!; \
+	$(PY) manage.py run_worker & WORKER=$$!; \
 	trap 'kill $$WORKER 2>/dev/null' EXIT INT TERM; \
 	$(PY) -m uvicorn kezekshi.asgi:application --host $(HOST) --port $(PORT)
 
