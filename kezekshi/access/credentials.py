@@ -40,14 +40,18 @@ def normalise_card_uid(raw: str) -> str:
 
     Raises ``BadCredential`` for anything that is not a card number.
     """
-    text = _SEPARATORS.sub("", (raw or "").strip().upper())
+    raw = (raw or "").strip().upper()
+    text = _SEPARATORS.sub("", raw)
+    # Bytes written with separators ("04:A2:3B:1C", "01 00 7B B2 6E") are hex even when
+    # every digit happens to be 0–9; a bare run of digits is a reader's decimal number.
+    spelled_as_bytes = text != raw
     printed = _EM_PRINTED.match(text)
     if printed:
         facility, number = int(printed[1]), int(printed[2])
         if facility > 0xFF or number > 0xFFFF:
             raise BadCredential(_("The card number is out of range."))
         return f"{facility << 16 | number:06X}"
-    if text.isdigit() and len(text) <= 20:
+    if text.isdigit() and not spelled_as_bytes and len(text) <= 20:
         value = int(text)
         if value == 0:
             raise BadCredential(_("The card number is empty."))
