@@ -12,6 +12,7 @@ from ninja.errors import ValidationError as SchemaValidationError
 from kezekshi.access.api import router as access_router
 from kezekshi.accounts.api import router as auth_router
 from kezekshi.core.errors import ServiceError
+from kezekshi.notifications.api import router as notifications_router
 from kezekshi.people.api import router as people_router
 from kezekshi.privacy.api import router as privacy_router
 from kezekshi.privacy.consent_api import router as consent_router
@@ -28,6 +29,7 @@ api.add_router("/v1", people_router)
 api.add_router("/v1/privacy", consent_router)
 api.add_router("/v1/privacy", privacy_router)
 api.add_router("/v1/access", access_router)
+api.add_router("/v1/notifications", notifications_router)
 
 
 @api.exception_handler(ServiceError)
