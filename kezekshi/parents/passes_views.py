@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -47,7 +48,11 @@ def _own_child(request: HttpRequest, pupil_id: int) -> Pupil:
 
 
 def _pass(request: HttpRequest, child: Pupil, template: str) -> HttpResponse:
-    context: dict[str, object] = {"child": child, "refresh_seconds": REFRESH_SECONDS}
+    context: dict[str, object] = {
+        "child": child,
+        "refresh_seconds": REFRESH_SECONDS,
+        "time_zone": settings.SCHOOL_TIME_ZONE,
+    }
     if child.person.blocked_at is not None:
         context["refused"] = _(
             "The child's data are blocked at the school, so no pass can be shown. "
@@ -85,7 +90,11 @@ def feed(request: HttpRequest) -> HttpResponse:
     rows = Notification.objects.filter(recipient=_user(request)).order_by("-created_at", "-pk")
     page = Paginator(rows, FEED_PAGE).get_page(request.GET.get("page"))
     unread = rows.filter(read_at__isnull=True).count()
-    return render(request, "parents/passes/feed.html", {"page": page, "unread": unread})
+    return render(
+        request,
+        "parents/passes/feed.html",
+        {"page": page, "unread": unread, "time_zone": settings.SCHOOL_TIME_ZONE},
+    )
 
 
 @public_view

@@ -56,7 +56,10 @@ def _page(
     request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200
 ) -> HttpResponse:
     return render(
-        request, f"portal/setup/{template}", {"school": _school(request), **context}, status=status
+        request,
+        f"portal/setup/{template}",
+        {"school": _school(request), "time_zone": settings.SCHOOL_TIME_ZONE, **context},
+        status=status,
     )
 
 
@@ -436,6 +439,7 @@ def _credentials_page(
             "card_form": card or CardForm(),
             "pin_form": pin or PinForm(),
             "active": Credential.Status.ACTIVE,
+            "time_zone": settings.SCHOOL_TIME_ZONE,
         },
         status=status,
     )
