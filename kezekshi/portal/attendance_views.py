@@ -196,7 +196,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "report": report,
             "marks": COUNTED,
             "rows": [(row, [row.counts[mark] for mark in COUNTED]) for row in report.classes],
-            "totals": [report.totals[mark] for mark in COUNTED],
+            "totals": [(mark, report.totals[mark]) for mark in COUNTED],
             "can_see_staff": has_perm(_user(request), Perm.SCHOOL_MANAGE, school),
             "can_excuse": has_perm(_user(request), Perm.ATTENDANCE_EXCUSE, school),
         },

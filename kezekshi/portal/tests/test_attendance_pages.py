@@ -34,6 +34,13 @@ _numbers = itertools.count(1)
 DAY = "2025-03-04"  # a Tuesday
 
 
+def client_of(user: User) -> Any:
+    """A verified staff client reading English, so the assertions hold once translated."""
+    client = verified_client(user)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
 def at(day: str, time: str) -> dt.datetime:
     return dt.datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=ALMATY)
 
@@ -96,7 +103,7 @@ ATTENDANCE_PAGES = [
 def test_each_role_opens_exactly_the_attendance_pages_it_may(
     role: Role, school: School, pupil: Pupil, make_user: Any
 ) -> None:
-    client = verified_client(make_user(role, school))
+    client = client_of(make_user(role, school))
     for url, perm in ATTENDANCE_PAGES:
         expected = 200 if perm in ROLE_PERMISSIONS[role] else 403
         assert client.get(url).status_code == expected, (role, url)
@@ -105,7 +112,7 @@ def test_each_role_opens_exactly_the_attendance_pages_it_may(
 def test_a_class_teacher_sees_only_their_class(
     school_class: SchoolClass, pupil: Pupil, teacher: User, other_class: SchoolClass
 ) -> None:
-    client = verified_client(teacher)
+    client = client_of(teacher)
     dashboard = client.get("/attendance/").content.decode()
     assert "5 Ә" in dashboard and "9 Б" not in dashboard
     day = client.get("/attendance/day/").content.decode()
@@ -121,7 +128,7 @@ def test_the_class_day_shows_times_and_is_audited(
     # given: Әлия came at 08:12 (late) and left at 13:40
     pass_(turnstile, pupil.person_id, at(DAY, "08:12"))
     pass_(turnstile, pupil.person_id, at(DAY, "13:40"), "out")
-    client = verified_client(admin)
+    client = client_of(admin)
     # when
     page = client.get(f"/attendance/day/?class={school_class.pk}&date={DAY}")
     # then
@@ -136,7 +143,7 @@ def test_the_class_day_export_is_a_workbook_and_an_audited_export(
     school_class: SchoolClass, pupil: Pupil, shifts: Any, turnstile: Any, admin: User
 ) -> None:
     pass_(turnstile, pupil.person_id, at(DAY, "07:55"))
-    response = verified_client(admin).get(
+    response = client_of(admin).get(
         f"/attendance/day/?class={school_class.pk}&date={DAY}&format=xlsx"
     )
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
@@ -150,7 +157,7 @@ def test_the_month_grid_and_its_export(
     school_class: SchoolClass, pupil: Pupil, shifts: Any, turnstile: Any, admin: User
 ) -> None:
     pass_(turnstile, pupil.person_id, at(DAY, "07:55"))
-    client = verified_client(admin)
+    client = client_of(admin)
     page = client.get(f"/attendance/month/?class={school_class.pk}&month=2025-03")
     assert page.status_code == 200 and "07:55" in page.content.decode()
     response = client.get(f"/attendance/month/?class={school_class.pk}&month=2025-03&format=xlsx")
@@ -167,8 +174,8 @@ def test_the_staff_time_sheet_is_for_the_school_admin(
     staff = StaffMember.objects.get(person__user=teacher)
     pass_(turnstile, staff.person_id, at(DAY, "07:30"))
     pass_(turnstile, staff.person_id, at(DAY, "15:45"), "out")
-    assert verified_client(teacher).get("/attendance/staff/?month=2025-03").status_code == 403
-    client = verified_client(admin)
+    assert client_of(teacher).get("/attendance/staff/?month=2025-03").status_code == 403
+    client = client_of(admin)
     page = client.get("/attendance/staff/?month=2025-03").content.decode()
     assert "Ахметова" in page and "8:15" in page
     response = client.get("/attendance/staff/?month=2025-03&format=xlsx")
@@ -180,7 +187,7 @@ def test_the_staff_time_sheet_is_for_the_school_admin(
 def test_the_class_teacher_excuses_an_absence(
     school_class: SchoolClass, pupil: Pupil, teacher: User
 ) -> None:
-    client = verified_client(teacher)
+    client = client_of(teacher)
     today = dt.datetime.now(ALMATY).date()
     form = client.get(f"/attendance/excuse/?class={school_class.pk}&pupil={pupil.pk}")
     assert pupil.person.full_name in form.content.decode()
@@ -206,7 +213,7 @@ def test_a_pupil_of_another_class_cannot_be_posted_to_the_form(
 ) -> None:
     stranger = Pupil.objects.get(school_class=other_class)
     today = dt.datetime.now(ALMATY).date().isoformat()
-    response = verified_client(teacher).post(
+    response = client_of(teacher).post(
         "/attendance/excuse/",
         {"pupil": stranger.pk, "starts_on": today, "ends_on": today, "reason": "ill"},
     )
@@ -216,7 +223,7 @@ def test_a_pupil_of_another_class_cannot_be_posted_to_the_form(
 def test_exit_permits_are_given_and_cancelled(
     school_class: SchoolClass, pupil: Pupil, teacher: User
 ) -> None:
-    client = verified_client(teacher)
+    client = client_of(teacher)
     today = dt.datetime.now(ALMATY).date().isoformat()
     given = client.post(
         f"/attendance/permits/?class={school_class.pk}",
@@ -246,7 +253,7 @@ def test_another_teacher_cannot_cancel_a_permit(
         issued_as="class_teacher",
     )
     other = make_user(Role.CLASS_TEACHER, school)
-    response = verified_client(other).post(f"/attendance/permits/{permit.pk}/cancel/")
+    response = client_of(other).post(f"/attendance/permits/{permit.pk}/cancel/")
     assert response.status_code == 404
     permit.refresh_from_db()
     assert permit.cancelled_at is None
@@ -259,6 +266,29 @@ def test_blocked_pupils_are_shown_only_to_the_safety_roles(
 
     Person.objects.filter(pk=pupil.person_id).update(blocked_at=timezone.now())
     url = f"/attendance/day/?class={school_class.pk}&date={DAY}"
-    assert pupil.person.last_name not in verified_client(teacher).get(url).content.decode()
-    shown = verified_client(admin).get(url).content.decode()
+    assert pupil.person.last_name not in client_of(teacher).get(url).content.decode()
+    shown = client_of(admin).get(url).content.decode()
     assert pupil.person.last_name in shown and '<strong class="error">' in shown
+
+
+def test_the_dashboard_counts_today_and_exports_them(
+    school: School, school_class: SchoolClass, pupil: Pupil, turnstile: Any, admin: User
+) -> None:
+    # given: no shifts are set up (nobody is absent yet today) and Әлия came in just now
+    from django.utils import timezone
+
+    pass_(turnstile, pupil.person_id, timezone.now() - dt.timedelta(minutes=1))
+    people_services.create_pupil(
+        school=school, last_name="Бекова", first_name="Дана", school_class=school_class
+    )
+    client = client_of(admin)
+    # when
+    page = client.get("/attendance/").content.decode()
+    response = client.get("/attendance/?format=xlsx")
+    # then
+    assert '<div class="mark-present"><b>1</b>' in page
+    assert '<div class="mark-expected"><b>1</b>' in page
+    rows = list(load_workbook(io.BytesIO(response.content)).active.values)
+    assert rows[0][:3] == ("Class", "Present", "Late")
+    assert rows[1][0] == "5 Ә" and rows[1][1] == 1 and rows[1][-1] == 2
+    assert not AuditEntry.objects.filter(action="export").exists()  # counts, not names
