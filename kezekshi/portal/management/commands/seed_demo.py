@@ -1,19 +1,28 @@
-"""Create the demo school: shifts, bells, calendar, ~1,000 pupils, guardians and staff.
+"""Create the demo school: shifts, bells, calendar, ~1,000 pupils, guardians and staff,
+doors and turnstiles, access rules, a card for everyone and this morning's passes.
 
 Everything is generated (see ``kezekshi.people.demo``): no real person's data. Pupils,
-classes and guardians go in through the same NOBD import a real school uses.
+classes and guardians go in through the same NOBD import a real school uses; the
+morning's passes go through ``access.services.record_passes`` like a turnstile's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import random
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils import timezone
 
+from kezekshi.access import services as access
+from kezekshi.access import setup as access_setup
+from kezekshi.access.models import AccessGroup, AccessSettings, Credential, Device, Door, Zone
 from kezekshi.accounts.models import Membership, User
 from kezekshi.accounts.roles import STAFF_ROLES, Role
 from kezekshi.core.models import (
@@ -28,7 +37,8 @@ from kezekshi.core.models import (
 from kezekshi.core.validators import check_digit
 from kezekshi.people.demo import PeopleFactory, nobd_rows, nobd_workbook
 from kezekshi.people.importing import import_people
-from kezekshi.people.models import Person, StaffMember
+from kezekshi.people.models import Person, Pupil, StaffMember
+from kezekshi.people.services import link_guardian_accounts
 from kezekshi.privacy import services as privacy_services
 
 DEMO_BIN_BODY = "95084000123"  # Aug 1995, resident legal entity, head office
@@ -116,7 +126,13 @@ class Command(BaseCommand):
             )
             if not report.ok:
                 raise CommandError(f"The demo import failed: {report.errors[:3]}")
-        self._print(school, accounts, parent_phone=pupils[0]["Телефон представителя 1"])
+            parent_phone = pupils[0]["Телефон представителя 1"]
+            # The demo parent has an account already, so this morning's passes of their
+            # children are in their notification feed when they sign in.
+            parent = User.objects.create_user(phone=parent_phone, full_name="Demo parent")
+            link_guardian_accounts(user=parent)
+            summary = DemoAccess(school, year_start, random.Random(DEMO_PREFIX)).build()
+        self._print(school, accounts, parent_phone=parent_phone, access_summary=summary)
 
     def _school(self, year_start: dt.date) -> School:
         digit = check_digit(DEMO_BIN_BODY)
@@ -199,7 +215,11 @@ class Command(BaseCommand):
         return accounts
 
     def _print(
-        self, school: School, accounts: list[tuple[str, str, str]], parent_phone: str
+        self,
+        school: School,
+        accounts: list[tuple[str, str, str]],
+        parent_phone: str,
+        access_summary: str,
     ) -> None:
         self.stdout.write(
             self.style.SUCCESS(f"Demo school created: {school.name_kk} / {school.name_ru}")
@@ -214,3 +234,187 @@ class Command(BaseCommand):
             f"Parent: open http://127.0.0.1:8000/app/ and sign in with {parent_phone}; "
             f"read the code with: python manage.py sms_outbox {parent_phone}"
         )
+        self.stdout.write(access_summary)
+
+
+class DemoAccess:
+    """Doors, turnstiles, access rules, a card for everyone and this morning's passes."""
+
+    def __init__(self, school: School, year_start: dt.date, rng: random.Random) -> None:
+        self.school, self.year_start, self.rng = school, year_start, rng
+        self.zone = ZoneInfo(settings.SCHOOL_TIME_ZONE)
+        self.now = timezone.now()
+        self.today = self.now.astimezone(self.zone).date()
+
+    def build(self) -> str:
+        main, canteen = self._doors()
+        turnstiles = [
+            access_setup.add_device(
+                school=self.school,
+                name=f"Турникет {lane} / Turnstile {lane}",
+                kind=Device.Kind.TURNSTILE,
+                door=main,
+                lane=lane,
+                serial_number=f"DEMO-{lane:04d}",
+            )[0]
+            for lane in (1, 2)
+        ]
+        self._groups(main, canteen)
+        AccessSettings.objects.get_or_create(school=self.school)
+        cards = self._cards()
+        passes = self._morning(main, canteen, turnstiles)
+        return (
+            f"Access: main entrance (8 lanes) and canteen door, {len(turnstiles)} turnstiles "
+            f"(issue their secrets in the portal: /access/setup/devices/), {cards} cards, "
+            f"{passes} passes today."
+        )
+
+    def _doors(self) -> tuple[Door, Door]:
+        school = self.school
+        building = access_setup.save_zone(
+            school=school,
+            name_kk="Мектеп ғимараты",
+            name_ru="Здание школы",
+            name_en="School building",
+            kind=Zone.Kind.BUILDING,
+        )
+        canteen_zone = access_setup.save_zone(
+            school=school,
+            name_kk="Асхана",
+            name_ru="Столовая",
+            name_en="Canteen",
+            kind=Zone.Kind.CANTEEN,
+            parent=building,
+        )
+        main = access_setup.save_door(
+            school=school,
+            name_kk="Басты кіреберіс",
+            name_ru="Главный вход",
+            name_en="main entrance",
+            zone=building,
+            lanes=8,
+            is_exit=True,
+        )
+        canteen = access_setup.save_door(
+            school=school,
+            name_kk="Асхана есігі",
+            name_ru="Вход в столовую",
+            name_en="canteen door",
+            zone=canteen_zone,
+            lanes=1,
+            is_exit=False,
+        )
+        return main, canteen
+
+    def _groups(self, main: Door, canteen: Door) -> None:
+        valid_from = self.year_start
+        valid_until = valid_from.replace(year=valid_from.year + 1) - dt.timedelta(days=1)
+        shifts = [
+            ("pupils_shift_1", "1-ауысым оқушылары", "Ученики 1 смены", "Pupils, 1st shift"),
+            ("pupils_shift_2", "2-ауысым оқушылары", "Ученики 2 смены", "Pupils, 2nd shift"),
+        ]
+        hours = {
+            "pupils_shift_1": (dt.time(6, 30), dt.time(14, 30)),
+            "pupils_shift_2": (dt.time(12, 0), dt.time(19, 30)),
+        }
+        for members, kk, ru, en in shifts:
+            group = access_setup.save_group(
+                school=self.school,
+                name_kk=kk,
+                name_ru=ru,
+                name_en=en,
+                members=members,
+                doors=[main, canteen],
+                valid_from=valid_from,
+                valid_until=valid_until,
+            )
+            access_setup.set_week(group=group, week={day: [hours[members]] for day in range(6)})
+        access_setup.save_group(
+            school=self.school,
+            name_kk="Қызметкерлер",
+            name_ru="Сотрудники",
+            name_en="Staff",
+            members=AccessGroup.Members.STAFF,
+            doors=[main, canteen],
+            open_on_days_off=True,
+        )
+
+    def _cards(self) -> int:
+        """A Mifare card (random 8-hex UID) for every pupil and staff member.
+
+        Written in one statement, not ``issue_card`` by ``issue_card``: a thousand audit
+        entries and rule bumps would make ``make demo`` slow for nothing.
+        """
+        people = list(
+            Person.objects.filter(school=self.school)
+            .exclude(pupil__isnull=True, staff__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        uids: set[str] = set()
+        while len(uids) < len(people):
+            uids.add(f"{self.rng.getrandbits(32):08X}")
+        Credential.objects.bulk_create(
+            Credential(school=self.school, person_id=pk, kind=Credential.Kind.CARD, value=uid)
+            for pk, uid in zip(people, sorted(uids), strict=True)
+        )
+        access.bump_rules(school_id=self.school.pk)
+        return len(people)
+
+    def _at(self, start: dt.time, minutes: int) -> dt.datetime:
+        moment = dt.datetime.combine(self.today, start, tzinfo=self.zone)
+        return moment + dt.timedelta(seconds=self.rng.randrange(minutes * 60))
+
+    def _morning(self, main: Door, canteen: Door, turnstiles: list[Device]) -> int:
+        """Most pupils of the first shift in between 07:30 and 08:10, some late, a few
+        absent; staff earlier; a canteen break at 10:05. The second shift only once its
+        time has come."""
+        cards = dict(
+            Credential.objects.filter(school=self.school, kind=Credential.Kind.CARD).values_list(
+                "person_id", "pk"
+            )
+        )
+        passes: list[tuple[dt.datetime, int, int, str]] = []  # time, person, door, direction
+        for person_id in StaffMember.objects.filter(school=self.school).values_list(
+            "person_id", flat=True
+        ):
+            passes.append((self._at(dt.time(7, 0), 55), person_id, main.pk, "in"))
+        pupils = Pupil.objects.filter(school=self.school, is_active=True).values_list(
+            "person_id", "school_class__shift"
+        )
+        for person_id, shift in pupils:
+            luck = self.rng.random()
+            if luck < 0.04:
+                continue  # absent
+            start = dt.time(7, 30) if shift == 1 else dt.time(13, 0)
+            came = (
+                self._at(start, 40)
+                if luck > 0.12
+                else self._at(start, 70) + dt.timedelta(minutes=25)
+            )
+            if shift != 1 and came > self.now:
+                continue
+            passes.append((came, person_id, main.pk, "in"))
+            if shift == 1 and luck > 0.6:
+                lunch = self._at(dt.time(10, 5), 10)
+                passes.append((lunch, person_id, canteen.pk, "in"))
+                passes.append((lunch + dt.timedelta(minutes=12), person_id, canteen.pk, "out"))
+        passes.sort()
+        by_device: dict[int, list[access.PassReport]] = {}
+        for number, (at, person_id, door_id, direction) in enumerate(passes, start=1):
+            device = turnstiles[number % len(turnstiles)]
+            by_device.setdefault(device.pk, []).append(
+                access.PassReport(
+                    record_no=str(number),
+                    direction=direction,
+                    occurred_at=at,
+                    allowed=True,
+                    reason="ok",
+                    door_id=door_id,
+                    credential_id=cards.get(person_id),
+                    credential_kind=Credential.Kind.CARD,
+                    person_id=person_id,
+                )
+            )
+        for device in turnstiles:
+            access.record_passes(device=device, reports=by_device.get(device.pk, []))
+        return len(passes)
