@@ -13,6 +13,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -537,9 +538,10 @@ def _update_attendance(school_id: int, passed: list[AccessEvent], doors: dict[in
     _rewrite(changed, unique=["school", "person", "date"], fields=["first_in", "last_out"])
 
 
-def _rewrite(
-    rows: Sequence[Presence | DailyAttendance], *, unique: list[str], fields: list[str]
-) -> None:
+_Locked = TypeVar("_Locked", Presence, DailyAttendance)
+
+
+def _rewrite(rows: Sequence[_Locked], *, unique: list[str], fields: list[str]) -> None:
     """Write the new values of rows this transaction has locked, in one statement.
 
     ``bulk_update`` builds a CASE per field and row (most of a 1,000-event batch's time);
