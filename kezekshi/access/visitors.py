@@ -96,6 +96,7 @@ def register_visitor(
     credential.valid_from, credential.valid_until, credential.issued_by = starts, ends, by
     credential.save(update_fields=["valid_from", "valid_until", "issued_by", "changed_at"])
     alerts = watchlist.alert_for_visitor(visitor=visitor)
+    # Devices re-sync their credential lists when the version moves (the state endpoint).
     services.bump_rules(school_id=school.pk)
     return Registration(visitor=visitor, credential=credential, alerts=alerts)
 
