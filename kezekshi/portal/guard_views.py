@@ -20,6 +20,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -168,12 +169,25 @@ def _event(message: str | None) -> str:
     return f"data: {message}\n\n"
 
 
+def _release_database() -> None:
+    """Give back the connection the permission check and the request log opened.
+
+    A stream lives for hours and never reads the database; an open screen must not hold
+    a connection all that time. Inside a transaction (the tests') it stays.
+    """
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
 async def _stream(channel: str) -> AsyncIterator[str]:
+    await sync_to_async(_release_database)()
     async for message in fanout.listen(channel):
         yield _event(message)
 
 
 def _stream_blocking(channel: str) -> Iterator[str]:
+    _release_database()
     for message in fanout.listen_blocking(channel):
         yield _event(message)
 
