@@ -312,7 +312,11 @@ def test_the_open_roll_call_and_its_printable_list_name_everyone(
     page = desk.get(reverse("portal:guard_roll_call")).content.decode()
     printable = desk.get(reverse("portal:guard_roll_call_print", args=[evacuation.pk]))
 
+    by_zone = desk.get(
+        reverse("portal:guard_roll_call_detail", args=[evacuation.pk]), {"by": "zone"}
+    ).content.decode()
     assert pupil.person.full_name in page and "5 Ә" in page
+    assert "<h2>Ғимарат" in by_zone and pupil.person.full_name in by_zone
     assert printable.status_code == 200
     html = printable.content.decode()
     assert pupil.person.full_name in html and "@media print" in html
