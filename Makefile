@@ -51,6 +51,9 @@ messages: install
 
 bench: install
 	DEBUG=0 $(PY) bench/import_people.py
+	DEBUG=0 $(PY) bench/access_decide.py
+	DEBUG=0 $(PY) bench/access_events.py
+	DEBUG=0 $(PY) bench/morning_rush.py
 
 clean:
 	rm -rf $(VENV) var
