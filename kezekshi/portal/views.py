@@ -108,6 +108,12 @@ def home(request: HttpRequest) -> HttpResponse:
         "can_audit": has_perm(request.user, Perm.AUDIT_VIEW, school),  # type: ignore[arg-type]
         "can_manage_privacy": has_perm(request.user, Perm.PRIVACY_MANAGE, school),  # type: ignore[arg-type]
         "can_see_data_map": has_perm(request.user, Perm.DATAMAP_VIEW, school),  # type: ignore[arg-type]
+        "can_guard": has_perm(request.user, Perm.ACCESS_GUARD, school),  # type: ignore[arg-type]
+        "can_keep_watch_list": has_perm(request.user, Perm.WATCHLIST_MANAGE, school),  # type: ignore[arg-type]
+        "can_set_up_access": has_perm(request.user, Perm.ACCESS_MANAGE, school),  # type: ignore[arg-type]
+        "can_see_attendance": has_perm(request.user, Perm.ATTENDANCE_VIEW, school),  # type: ignore[arg-type]
+        "can_excuse": has_perm(request.user, Perm.ATTENDANCE_EXCUSE, school),  # type: ignore[arg-type]
+        "can_see_time_sheets": has_perm(request.user, Perm.SCHOOL_MANAGE, school),  # type: ignore[arg-type]
     }
     if has_perm(request.user, Perm.PRIVACY_REQUESTS, school):  # type: ignore[arg-type]
         context["open_requests"] = SubjectRequest.objects.filter(
@@ -208,6 +214,7 @@ def pupil_card(request: HttpRequest, pupil_id: int) -> HttpResponse:
             "pupil": pupil,
             "guardianships": guardianships,
             "perms_privacy_manage": has_perm(request.user, Perm.PRIVACY_MANAGE, school),  # type: ignore[arg-type]
+            "can_manage_cards": has_perm(request.user, Perm.ACCESS_CARDS, school),  # type: ignore[arg-type]
         },
     )
 

@@ -19,7 +19,7 @@ from kezekshi.accounts.services import user_for_token
 from kezekshi.privacy.services import has_current_consent
 
 # Paths that serve the parent (their own data, their children).
-GUARDED = ("/app/", "/api/v1/me")
+GUARDED = ("/app/", "/api/v1/me", "/api/v1/notifications/me")
 # What a parent may still open without consent: read the policy, consent, leave, and
 # exercise their rights as a data subject (see, export, correct, block, erase), which the
 # law does not make depend on consent. The privacy API (/api/v1/privacy/) is not guarded.

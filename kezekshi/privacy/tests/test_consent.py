@@ -111,6 +111,8 @@ def test_a_new_parent_must_consent_before_anything_works(
     assert response.status_code == 302 and response["Location"].startswith("/app/consent/")
     api = client.get("/api/v1/me")
     assert api.status_code == 403 and api.json()["code"] == "consent_required"
+    feed = client.get("/api/v1/notifications/me/notifications")
+    assert feed.status_code == 403 and feed.json()["code"] == "consent_required"
     page = client.get("/app/consent/", HTTP_ACCEPT_LANGUAGE="ru")
     assert "Трансграничная передача" in page.content.decode()
     assert pupil.person.first_name in page.content.decode()
