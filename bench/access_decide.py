@@ -36,11 +36,16 @@ from access_setup import (
     get_request,
     latency_summary,
     machine,
+    percentile,
     seed_school,
     signed_request,
     use_database,
 )
 from benchdb import throwaway_database
+
+# A request still waiting to be sent this long after it was due is given up (counted as
+# dropped, with an infinite latency): the server has fallen behind the offered rate.
+GIVE_UP = 5.0
 
 
 @dataclass
@@ -48,6 +53,7 @@ class Run:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)  # from due (fixed rate) or send
     errors: dict[int, int] = field(default_factory=dict)
+    dropped: int = 0
 
     @property
     def rate(self) -> float:
@@ -71,6 +77,9 @@ async def fixed_rate(
     async def client(connection: Connection) -> None:
         while (item := await queue.get()) is not None:
             index, due = item
+            if time.perf_counter() - due > GIVE_UP:
+                run.dropped += 1
+                continue
             status, _body = await connection.send(requests[index % len(requests)])
             run.count(status, time.perf_counter() - due)
 
@@ -145,7 +154,15 @@ def check_answer(port: int, request: bytes) -> None:
 
 def report(label: str, run: Run) -> None:
     errors = f"  errors {run.errors}" if run.errors else ""
+    if run.dropped:
+        errors += f"  DROPPED {run.dropped} (not sent within {GIVE_UP:.0f} s of due)"
     print(f"  {label:<34} {run.rate:7.0f} req/s  {latency_summary(run.latencies)}{errors}")
+
+
+def p99_ms(run: Run) -> float:
+    """p99 over every offered request; a dropped one counts as infinitely late."""
+    ms = sorted(value * 1000 for value in run.latencies) + [float("inf")] * run.dropped
+    return percentile(ms, 0.99)
 
 
 def main() -> int:
@@ -196,9 +213,10 @@ def run(args: argparse.Namespace, *, engine: str) -> int:
         )  # fmt: skip
         report("GET /healthz, max rate", trivial)
         ratio = top.rate / trivial.rate if trivial.rate else 0.0
-        p99 = sorted(steady.latencies)[int(len(steady.latencies) * 0.99) - 1] * 1000
+        p99 = p99_ms(steady)
         print(f"  ratio decisions/s ÷ trivial/s = {ratio:.2f}")
         verdict = p99 <= 20 and top.rate >= 500 and ratio >= 0.5 and not steady.errors
+        print(f"  p99 at {args.rate:.0f}/s over every offered request: {p99:.1f} ms")
         print(f"  targets (p99 ≤ 20 ms at {args.rate:.0f}/s, ≥ 500/s, ratio ≥ 0.5): "
               f"{'met' if verdict else 'MISSED'}")  # fmt: skip
         ok = ok and verdict
