@@ -31,6 +31,8 @@ from kezekshi.notifications import services as notifications
 from kezekshi.people.models import Guardian, Guardianship, Pupil
 from kezekshi.privacy import audit
 
+REPEAT_WINDOW = dt.timedelta(minutes=5)
+
 
 @dataclass(frozen=True)
 class Collector:
@@ -193,8 +195,10 @@ def record_pickup(
     Exactly one of the two must be given (422 otherwise). Refused (409,
     ``not_allowed_to_collect``) for a guardian without ``may_pick_up`` for this child, a
     revoked or another child's trusted adult, and anyone on the active watch list.
-    The guardians' notices (kind "pickup", each in the recipient's language, key
-    ``pickup:<id>``) are written in the same transaction.
+    Recording the same collector for the same child again within ``REPEAT_WINDOW``
+    returns the first record (a double tap). The guardians' notices (kind "pickup",
+    each in the recipient's language, key ``pickup:<id>``) are written in the same
+    transaction.
     """
     if (guardian is None) == (trusted_adult is None):
         raise ServiceError("choose_collector", _("Choose who is taking the child."), status=422)
@@ -205,6 +209,16 @@ def record_pickup(
         raise _refuse(_("This person may not collect the child."))
     if collector.watched:
         raise _refuse(_("This person is on the watch list: do not hand the child over."))
+    # A double tap or a resent form within a few minutes is the same hand-over.
+    Pupil.objects.select_for_update().filter(pk=pupil.pk).first()
+    repeated = PickUp.objects.filter(
+        pupil=pupil,
+        guardian=guardian,
+        trusted_adult=trusted_adult,
+        picked_up_at__gte=(at or timezone.now()) - REPEAT_WINDOW,
+    ).first()
+    if repeated is not None:
+        return repeated
     pickup = PickUp.objects.create(
         school_id=pupil.school_id,
         pupil=pupil,

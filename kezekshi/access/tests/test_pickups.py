@@ -151,6 +151,14 @@ def test_a_guardian_may_collect_and_each_notice_is_in_its_readers_language(
     assert "Сейтқали Гүлнар (Анасы)" in kazakh
 
 
+def test_a_double_tap_records_the_hand_over_once(kin: Kin, pupil: Pupil, guard: User) -> None:
+    first = pickups.record_pickup(pupil=pupil, guardian=kin.mother, by=guard)
+    again = pickups.record_pickup(pupil=pupil, guardian=kin.mother, by=guard)
+    assert again.pk == first.pk
+    assert PickUp.objects.count() == 1
+    assert Notification.objects.filter(recipient=kin.family.mother).count() == 1
+
+
 def test_nobody_else_may_take_the_child(kin: Kin, pupil: Pupil, guard: User, school: Any) -> None:
     aunt = add_aunt(pupil, kin.family.mother)
     pickups.revoke_trusted_adult(adult=aunt, by=kin.family.mother)
