@@ -169,6 +169,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     database_argument(parser)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--interface",
+        choices=["asgi", "wsgi"],
+        default="asgi",
+        help="serve kezekshi.asgi (as make demo does) or kezekshi.wsgi, to compare",
+    )
     parser.add_argument("--pupils", type=int, default=3000)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=20.0, help="at the fixed rate")
@@ -187,9 +193,9 @@ def run(args: argparse.Namespace, *, engine: str) -> int:
     print(f"seeded {args.pupils} pupils with cards and guardians in "
           f"{time.perf_counter() - started:.1f} s ({engine})")  # fmt: skip
     ok = True
-    with Server(workers=args.workers) as server:
+    with Server(workers=args.workers, interface=args.interface) as server:
         port = server.port
-        print(f"server: uvicorn kezekshi.asgi:application --workers {args.workers} "
+        print(f"server: uvicorn kezekshi.{args.interface}:application --workers {args.workers} "
               f"(pid {server.process.pid}); load: this process, "
               f"{args.connections} keep-alive connections; {machine()}")  # fmt: skip
         # Enough signed requests for the fixed rate and the max phase without repeats

@@ -214,9 +214,14 @@ def database_env() -> dict[str, str]:
 
 
 class Server:
-    """``uvicorn kezekshi.asgi:application`` in its own process(es), as ``make demo`` runs it."""
+    """``uvicorn kezekshi.asgi:application`` in its own process(es), as ``make demo`` runs it.
 
-    def __init__(self, *, workers: int, extra_env: dict[str, str] | None = None) -> None:
+    ``interface="wsgi"`` serves the WSGI app instead (uvicorn's thread pool), to compare.
+    """
+
+    def __init__(
+        self, *, workers: int, interface: str = "asgi", extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.workers = workers
         env = {**os.environ, **database_env(), **(extra_env or {})}
@@ -224,7 +229,9 @@ class Server:
             sys.executable,
             "-m",
             "uvicorn",
-            "kezekshi.asgi:application",
+            f"kezekshi.{interface}:application",
+            "--interface",
+            "wsgi" if interface == "wsgi" else "asgi3",
             "--host",
             "127.0.0.1",
             "--port",

@@ -13,9 +13,12 @@ import datetime as dt
 import threading
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db import connections, router
+from django.db.models import Model
 from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -41,7 +44,7 @@ from kezekshi.access.models import (
 )
 from kezekshi.core.calendar import WorkingCalendar
 from kezekshi.core.models import School, Shift
-from kezekshi.people.models import Person
+from kezekshi.people.models import Person, Pupil, SchoolClass, StaffMember
 
 # Reason codes and what the terminal shows; kk and ru are sent to every terminal.
 REASONS: dict[str, Promise] = {
@@ -296,14 +299,98 @@ def find_credential(*, school_id: int, kind: str, value: str, at: dt.datetime) -
         stored = value.strip()[:128]
     else:
         raise Unrecognised("invalid_credential", "")
-    credential = (
-        Credential.objects.select_related("person__pupil__school_class", "person__staff", "visitor")
-        .filter(school_id=school_id, kind=kind, value=stored)
-        .first()
-    )
+    credential = _credential_with_holder(school_id=school_id, kind=kind, value=stored)
     if credential is None:
         raise Unrecognised("unknown_credential", stored if kind == Credential.Kind.CARD else "")
     return credential
+
+
+# The credential with its holder in one statement, as
+# ``Credential.objects.select_related("person__pupil__school_class", "person__staff",
+# "visitor").filter(school_id=…, kind=…, value=…).first()`` loads it — but the SQL is
+# built once per database, not compiled by the ORM on every decision (which cost more
+# than the query itself). The IIN is left deferred: a decision never reads it.
+_HOLDER_PARTS: tuple[tuple[type[Model], str, str], ...] = (
+    (Credential, "c", ""),
+    (Person, "p", "p.id = c.person_id"),
+    (Pupil, "pu", "pu.person_id = p.id"),
+    (SchoolClass, "sc", "sc.id = pu.school_class_id"),
+    (StaffMember, "st", "st.person_id = p.id"),
+    (Visitor, "v", "v.id = c.visitor_id"),
+)
+_NOT_READ = {(Person, "iin")}
+
+
+@dataclass(frozen=True)
+class _Part:
+    model: type[Model]
+    attnames: tuple[str, ...]
+    converters: tuple[tuple[Any, Any, tuple[Any, ...]], ...]  # (field, column, converters)
+
+
+_holder_sql: dict[str, tuple[str, tuple[_Part, ...]]] = {}
+
+
+def _holder_query(alias: str) -> tuple[str, tuple[_Part, ...]]:
+    if alias in _holder_sql:
+        return _holder_sql[alias]
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    columns, parts, joins = [], [], []
+    for model, short, condition in _HOLDER_PARTS:
+        fields = [f for f in model._meta.concrete_fields if (model, f.name) not in _NOT_READ]
+        columns += [f"{short}.{qn(f.column or f.attname)}" for f in fields]
+        converters = []
+        for f in fields:
+            column = f.get_col(short)
+            found = connection.ops.get_db_converters(column) + f.get_db_converters(connection)
+            converters.append((f, column, tuple(found)))
+        parts.append(_Part(model, tuple(f.attname for f in fields), tuple(converters)))
+        if condition:
+            joins.append(f"LEFT JOIN {qn(model._meta.db_table)} {short} ON {condition}")
+    # Only names from the models' metadata are put in the text; the values are parameters.
+    table = qn(Credential._meta.db_table)
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {table} c {' '.join(joins)} "  # noqa: S608
+        "WHERE c.school_id = %s AND c.kind = %s AND c.value = %s"
+    )
+    _holder_sql[alias] = (sql, tuple(parts))
+    return _holder_sql[alias]
+
+
+def _credential_with_holder(*, school_id: int, kind: str, value: str) -> Credential | None:
+    alias = router.db_for_read(Credential)
+    sql, parts = _holder_query(alias)
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [school_id, kind, value])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    objects: list[Any] = []
+    start = 0
+    for part in parts:
+        values = list(row[start : start + len(part.attnames)])
+        start += len(part.attnames)
+        if values[0] is None:  # the primary key: no such row joined
+            objects.append(None)
+            continue
+        for index, (_field, column, converters) in enumerate(part.converters):
+            for convert in converters:
+                values[index] = convert(values[index], column, connection)
+        objects.append(part.model.from_db(alias, part.attnames, values))
+    credential, person, pupil, school_class, staff, visitor = objects
+    Credential.person.field.set_cached_value(credential, person)  # type: ignore[attr-defined]
+    Credential.visitor.field.set_cached_value(credential, visitor)  # type: ignore[attr-defined]
+    if person is not None:
+        Person.pupil.related.set_cached_value(person, pupil)  # type: ignore[attr-defined]
+        Person.staff.related.set_cached_value(person, staff)  # type: ignore[attr-defined]
+    if pupil is not None:
+        Pupil.person.field.set_cached_value(pupil, person)  # type: ignore[attr-defined]
+        Pupil.school_class.field.set_cached_value(pupil, school_class)  # type: ignore[attr-defined]
+    if staff is not None:
+        StaffMember.person.field.set_cached_value(staff, person)  # type: ignore[attr-defined]
+    return credential  # type: ignore[no-any-return]
 
 
 class Unrecognised(Exception):
