@@ -93,6 +93,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     database_argument(parser)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--interface",
+        choices=["asgi", "wsgi"],
+        default="asgi",
+        help="serve kezekshi.asgi (as make demo does) or kezekshi.wsgi, to compare",
+    )
     parser.add_argument("--pupils", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=1000, help="events per batch (≤ 1000)")
     parser.add_argument("--batches", type=int, default=30)
@@ -107,9 +113,9 @@ def run(args: argparse.Namespace, *, engine: str) -> int:
     from kezekshi.access.models import AccessEvent
 
     seeded = seed_school(pupils=args.pupils)
-    with Server(workers=args.workers) as server:
+    with Server(workers=args.workers, interface=args.interface) as server:
         load = f"this process, {args.connections} keep-alive connections"
-        print(f"server: uvicorn kezekshi.asgi:application --workers {args.workers}; "
+        print(f"server: uvicorn kezekshi.{args.interface}:application --workers {args.workers}; "
               f"load: {load}; {machine()}")  # fmt: skip
         warm = batches(seeded, server.port, batch=50, count=4)
         asyncio.run(upload(server.port, warm, connections=2))  # every worker compiled, connected

@@ -154,6 +154,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     database_argument(parser)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--interface",
+        choices=["asgi", "wsgi"],
+        default="asgi",
+        help="serve kezekshi.asgi (as make demo does) or kezekshi.wsgi, to compare",
+    )
     parser.add_argument("--pupils", type=int, default=3000)
     parser.add_argument("--rate", type=float, default=100.0, help="passes/s in all; 0 = max")
     parser.add_argument("--seed", type=int, default=750)
@@ -165,9 +171,9 @@ def main() -> int:
 
 def run(args: argparse.Namespace, *, engine: str) -> int:
     seeded = seed_school(pupils=args.pupils)
-    with Server(workers=args.workers) as server:
+    with Server(workers=args.workers, interface=args.interface) as server:
         offered = f"{args.rate:.0f} passes/s" if args.rate else "each lane as fast as answered"
-        print(f"server: uvicorn kezekshi.asgi:application --workers {args.workers}; "
+        print(f"server: uvicorn kezekshi.{args.interface}:application --workers {args.workers}; "
               f"load: this process, 8 lanes, {offered}; {machine()}")  # fmt: skip
         sent_at, answered, seconds = asyncio.run(rush(seeded, server.port, rate=args.rate,
                                                       seed=args.seed))  # fmt: skip
