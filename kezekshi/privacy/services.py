@@ -449,3 +449,29 @@ def withdraw_consent(
             as_representative=subject_person is not None,
             **_by_parent(user, context),
         )
+
+
+def withdrawn_processing(*, users: set[int], children: set[int]) -> set[tuple[int, int | None]]:
+    """Whose processing consent is withdrawn, for many users at once (notice fan-out).
+
+    Holds ``(user, None)`` when the user's own latest decision is a withdrawal, and
+    ``(user, child)`` when their latest decision for that child is. Two queries.
+    """
+    if not users:
+        return set()
+    latest: dict[tuple[int, int | None], str] = {}
+    for user, child, decision in (
+        Consent.objects.filter(
+            kind=Kind.PROCESSING, given_by_id__in=users, subject_person_id__in=children
+        )
+        .values_list("given_by_id", "subject_person_id", "decision")
+        .order_by("id")
+    ):
+        latest[(user, child)] = decision
+    for user, decision in (
+        Consent.objects.filter(kind=Kind.PROCESSING, subject_user_id__in=users)
+        .values_list("subject_user_id", "decision")
+        .order_by("id")
+    ):
+        latest[(user, None)] = decision
+    return {key for key, decision in latest.items() if decision == Consent.Decision.WITHDRAW}
