@@ -11,10 +11,12 @@ import datetime as dt
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils.translation import gettext_lazy
 
 from kezekshi.access.decisions import REASONS
 from kezekshi.access.models import (
+    AbsenceAlert,
     AccessEvent,
     Credential,
     DailyAttendance,
@@ -24,6 +26,8 @@ from kezekshi.access.models import (
     Presence,
     RollCallEntry,
     TrustedAdult,
+    Visitor,
+    WatchAlert,
 )
 from kezekshi.core.models import School
 from kezekshi.privacy.retention import register_pseudonymiser
@@ -190,24 +194,37 @@ def _pickups(subject: Subject) -> list[dict[str, Any]]:
 
 
 def pseudonymise_history(*, school: School, before: dt.date) -> int:
-    """Cut old passes and attendance days loose from the persons (blocked persons held).
+    """Cut old passes loose from the persons and delete what is nothing without them.
 
-    Passes keep door, time and outcome (counts stay right) but lose who; attendance days
-    and roll-call lines, which are nothing without the person, are deleted. Idempotent.
+    Passes keep door, time and outcome (counts stay right) but lose who — person,
+    visitor, credential and the card number presented. Attendance days, roll-call lines,
+    excuses (which may name an illness), exit permits, pick-ups, absence and watch-list
+    alerts, and visitors (outsiders' names and phones) older than ``before`` are deleted.
+    Rows about a person whose data are blocked are held. Idempotent.
     """
+    unblocked = {"person__blocked_at__isnull": True}
+    pupil_unblocked = {"pupil__person__blocked_at__isnull": True}
     with transaction.atomic():
-        events = AccessEvent.objects.filter(
-            school=school, occurred_at__date__lt=before, person__isnull=False
-        ).exclude(person__blocked_at__isnull=False)
-        changed = events.update(person=None, credential=None, presented="")
-        days = DailyAttendance.objects.filter(school=school, date__lt=before).exclude(
-            person__blocked_at__isnull=False
+        changed = (
+            AccessEvent.objects.filter(school=school, occurred_at__date__lt=before)
+            .filter(Q(person__isnull=False) | Q(visitor__isnull=False) | ~Q(presented=""))
+            .exclude(person__blocked_at__isnull=False)
+            .update(person=None, visitor=None, credential=None, presented="")
         )
-        changed += days.delete()[0]
-        lines = RollCallEntry.objects.filter(
-            school=school, roll_call__started_at__date__lt=before
-        ).exclude(person__blocked_at__isnull=False)
-        changed += lines.delete()[0]
+        deletions = [
+            DailyAttendance.objects.filter(school=school, date__lt=before, **unblocked),
+            RollCallEntry.objects.filter(
+                school=school, roll_call__started_at__date__lt=before
+            ).exclude(person__blocked_at__isnull=False),
+            Excuse.objects.filter(school=school, ends_on__lt=before, **pupil_unblocked),
+            ExitPermit.objects.filter(school=school, date__lt=before, **pupil_unblocked),
+            PickUp.objects.filter(school=school, picked_up_at__date__lt=before, **pupil_unblocked),
+            AbsenceAlert.objects.filter(school=school, date__lt=before, **pupil_unblocked),
+            WatchAlert.objects.filter(school=school, created_at__date__lt=before),
+            Visitor.objects.filter(school=school, valid_until__date__lt=before),
+        ]
+        for rows in deletions:
+            changed += rows.delete()[0]
     return changed
 
 

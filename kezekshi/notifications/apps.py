@@ -8,5 +8,6 @@ class NotificationsConfig(AppConfig):
     verbose_name = _("Notifications")
 
     def ready(self) -> None:
-        # Importing registers the section of everything held about a user.
-        from kezekshi.notifications import privacy_hooks  # noqa: F401
+        from kezekshi.notifications import privacy_hooks
+
+        privacy_hooks.register()

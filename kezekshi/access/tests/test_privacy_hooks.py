@@ -75,3 +75,49 @@ def test_retention_cuts_old_passes_loose_and_holds_blocked_persons(
     }
     again = retention.apply_retention(today=dt.date(2026, 12, 1))
     assert again.pseudonymised.get("access.history", 0) == 0
+
+
+def test_retention_deletes_old_visitors_and_notices_and_forgets_who_passed(
+    turnstile: Any, pupil: Any, school: Any, make_user: Any
+) -> None:
+    from kezekshi.access.models import Visitor
+    from kezekshi.notifications.models import Notification
+
+    guard = make_user()
+    old = dt.datetime(2022, 9, 5, 8, 0, tzinfo=ALMATY)
+    visitor = Visitor.objects.create(
+        school=school,
+        full_name="Иванов Пётр",
+        phone="+77010001122",
+        host="director",
+        purpose="meeting",
+        valid_from=old,
+        valid_until=old + dt.timedelta(hours=2),
+        registered_by=guard,
+    )
+    services.record_passes(
+        device=turnstile.device,
+        reports=[
+            services.PassReport(
+                record_no="v1",
+                direction="in",
+                occurred_at=old,
+                allowed=True,
+                reason="ok",
+                door_id=turnstile.device.door_id,
+                visitor_id=visitor.pk,
+            )
+        ],
+    )
+    notice = Notification.objects.create(
+        school=school, recipient=guard, kind="pass", key="pass:old", text="old news"
+    )
+    Notification.objects.filter(pk=notice.pk).update(created_at=old)
+    fresh = Notification.objects.create(
+        school=school, recipient=guard, kind="pass", key="new", text="x"
+    )
+    report = retention.apply_retention(today=dt.date(2026, 12, 1))
+    assert not Visitor.objects.exists()
+    assert AccessEvent.objects.get(record_no="v1").visitor_id is None
+    assert list(Notification.objects.all()) == [fresh]
+    assert report.pseudonymised["notifications.history"] == 1

@@ -145,14 +145,17 @@ def test_registered_pseudonymisers_are_called_for_each_school(
 
 
 def test_nothing_is_pseudonymised_while_no_app_registers(school: School) -> None:
+    from kezekshi.access import privacy_hooks as access_hooks
+    from kezekshi.notifications import privacy_hooks as notification_hooks
+
     retention.unregister_pseudonymiser("access.history")
+    retention.unregister_pseudonymiser("notifications.history")
     try:
         report = retention.apply_retention(today=TODAY)
         lines = report.lines()
     finally:
-        from kezekshi.access import privacy_hooks
-
-        privacy_hooks.register()
+        access_hooks.register()
+        notification_hooks.register()
     assert report.pseudonymised == {}
     assert "Presence history: no pseudonymiser is registered." in lines
 
