@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from kezekshi.access import pickups, watchlist
 from kezekshi.access.models import PickUp, TrustedAdult
@@ -194,8 +194,9 @@ def test_a_trusted_adult_on_the_watch_list_is_refused(
         by=make_user(Role.SCHOOL_ADMIN, school),
     )
     assert [c.watched for c in pickups.collectors_of(pupil) if c.kind == "trusted"] == [True]
-    with pytest.raises(ServiceError) as refused:
+    with translation.override("en"), pytest.raises(ServiceError) as refused:
         pickups.record_pickup(pupil=pupil, trusted_adult=aunt, by=guard)
+    assert refused.value.code == "not_allowed_to_collect"
     assert "watch list" in str(refused.value.message)
     assert not PickUp.objects.exists()
 

@@ -27,6 +27,7 @@ from kezekshi.accounts.models import User
 from kezekshi.accounts.roles import Role
 from kezekshi.conftest import verified_client
 from kezekshi.core import fanout
+from kezekshi.core.errors import ServiceError
 from kezekshi.core.models import School
 from kezekshi.people import services as people_services
 from kezekshi.people.models import Pupil, SchoolClass
@@ -300,8 +301,9 @@ def test_an_ended_roll_call_cannot_be_ticked_any_more(
 ) -> None:
     services.set_mode(school=school, mode="normal", by=guard)
     entry = evacuation.entries.get()
-    with pytest.raises(Exception, match="ended"):
+    with pytest.raises(ServiceError) as refused:
         rollcall.account_for(entry=entry, by=guard)
+    assert refused.value.code == "roll_call_ended"
     entry.refresh_from_db()
     assert entry.accounted_at is None
 
