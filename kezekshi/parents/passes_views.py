@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -22,11 +23,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from kezekshi.access import services as access
+from kezekshi.access import watchlist
 from kezekshi.accounts.decorators import public_view
 from kezekshi.accounts.models import User
 from kezekshi.notifications import services as notifications
 from kezekshi.notifications.models import Notification
-from kezekshi.people.models import Pupil
+from kezekshi.people.models import Guardianship, Pupil
 from kezekshi.people.selectors import children_of
 
 REFRESH_SECONDS = 60
@@ -47,12 +49,43 @@ def _own_child(request: HttpRequest, pupil_id: int) -> Pupil:
     return child
 
 
+def _pass_refusal(user: User, child: Pupil) -> str:
+    """Why ``user`` may not open the child's pass, or empty when they may.
+
+    Only a legal representative, or a guardian allowed to collect the child, may hold
+    the code that lets the child in — and not while on the school's active watch list
+    (an entry for their own person, or their phone).
+    """
+    links = Guardianship.objects.filter(pupil=child, guardian__person__user=user)
+    link = (
+        links.filter(Q(is_legal_representative=True) | Q(may_pick_up=True))
+        .select_related("guardian__person")
+        .first()
+    )
+    if link is None:
+        return _(
+            "Only the child's legal representative, or a guardian allowed to collect the "
+            "child, can open the pass. Ask the school if this is wrong."
+        )
+    person = link.guardian.person
+    watched = watchlist.active_entries(child.school_id).filter(
+        Q(person_id=person.pk) | (Q(phone=person.phone) & ~Q(phone=""))
+    )
+    if watched.exists():
+        return _("The school has restricted your access to this pass. Please contact the school.")
+    return ""
+
+
 def _pass(request: HttpRequest, child: Pupil, template: str) -> HttpResponse:
     context: dict[str, object] = {
         "child": child,
         "refresh_seconds": REFRESH_SECONDS,
         "time_zone": settings.SCHOOL_TIME_ZONE,
     }
+    refusal = _pass_refusal(_user(request), child)
+    if refusal:
+        context["refused"] = refusal
+        return render(request, template, context, status=403)
     if child.person.blocked_at is not None:
         context["refused"] = _(
             "The child's data are blocked at the school, so no pass can be shown. "

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from kezekshi.access import credentials
+from kezekshi.access import credentials, watchlist
 from kezekshi.access.models import Credential
-from kezekshi.people.models import Pupil
+from kezekshi.accounts.roles import Role
+from kezekshi.people.models import Guardian, Guardianship, Pupil
 from kezekshi.privacy import services as privacy
 from kezekshi.privacy.requests import block_person
 from kezekshi.privacy.tests.family import Family, make_family, signed_in, stranger_with_child
@@ -86,3 +87,54 @@ def test_without_consent_the_pass_waits_for_it(family: Family) -> None:
     )
     response = signed_in(family.mother).get(f"/app/children/{family.first.pk}/pass/")
     assert response.status_code == 302 and response["Location"].startswith("/app/consent/")
+
+
+def test_a_guardian_who_may_not_collect_the_child_gets_no_pass(family: Family) -> None:
+    # given the grandmother is neither a legal representative nor allowed to collect
+    Guardianship.objects.filter(
+        pupil=family.first, guardian__person__user=family.grandmother
+    ).update(may_pick_up=False)
+    # when she opens the child's pass (or its renewed code)
+    client = signed_in(family.grandmother)
+    response = client.get(f"/app/children/{family.first.pk}/pass/")
+    code = client.get(f"/app/children/{family.first.pk}/pass/code/")
+    # then both are refused with a reason, and no QR credential is made
+    assert response.status_code == 403 and code.status_code == 403
+    page = response.content.decode()
+    assert "legal representative" in page and "<svg" not in page
+    assert "setTimeout" not in page
+    assert not Credential.objects.filter(person=family.first.person, kind="qr").exists()
+
+
+def test_a_guardian_allowed_to_collect_the_child_gets_the_pass(family: Family) -> None:
+    # given the grandmother is not a legal representative but may collect the child
+    assert Guardianship.objects.get(
+        pupil=family.first, guardian__person__user=family.grandmother
+    ).may_pick_up
+    # when she opens the pass, then she sees the code
+    response = signed_in(family.grandmother).get(f"/app/children/{family.first.pk}/pass/")
+    assert response.status_code == 200 and "<svg" in response.content.decode()
+
+
+def test_a_parent_on_the_watch_list_cannot_open_the_childs_pass(
+    family: Family, make_user: Any, school: Any
+) -> None:
+    # given the mother is on the school's active watch list (by her person)
+    mother = Guardian.objects.get(school=school, person__user=family.mother)
+    watchlist.add_entry(
+        school=school,
+        full_name="Кто-то Другой",
+        phone="",
+        reason="court order",
+        by=make_user(Role.SCHOOL_ADMIN, school),
+        person=mother.person,
+    )
+    # when she opens her child's pass or its renewed code
+    client = signed_in(family.mother)
+    response = client.get(f"/app/children/{family.first.pk}/pass/")
+    code = client.get(f"/app/children/{family.first.pk}/pass/code/")
+    # then both are refused and no code that lets the child in is made
+    assert response.status_code == 403 and code.status_code == 403
+    assert "<svg" not in response.content.decode() + code.content.decode()
+    assert "contact the school" in response.content.decode()
+    assert not Credential.objects.filter(person=family.first.person, kind="qr").exists()
