@@ -30,6 +30,7 @@ from kezekshi.core.validators import normalize_phone
 from kezekshi.notifications import services as notifications
 from kezekshi.people.models import Guardian, Guardianship, Pupil
 from kezekshi.privacy import audit
+from kezekshi.privacy.services import withdrawn_processing
 
 REPEAT_WINDOW = dt.timedelta(minutes=5)
 
@@ -45,6 +46,8 @@ class Collector:
     relation: str  # a guardianship's relation code, or what the parent wrote
     # On the active watch list (by person, name or phone): the hand-over is refused.
     watched: bool = False
+    # A guardian whose data are blocked: still listed (safety), marked, without a phone.
+    blocked: bool = False
 
     @property
     def relation_label(self) -> str:
@@ -60,7 +63,11 @@ def trusted_adults_of(pupil: Pupil) -> QuerySet[TrustedAdult]:
 
 
 def collectors_of(pupil: Pupil) -> list[Collector]:
-    """Guardians allowed to pick the child up, then active trusted adults."""
+    """Guardians allowed to pick the child up, then active trusted adults.
+
+    A blocked guardian is listed (the pick-up page serves the safety roles only) marked
+    ``blocked`` and without their phone.
+    """
     entries = list(watchlist.active_entries(pupil.school_id))
     watched_people = {entry.person_id for entry in entries if entry.person_id}
     watched_names = {watchlist.normalise_name(entry.full_name) for entry in entries}
@@ -78,13 +85,15 @@ def collectors_of(pupil: Pupil) -> list[Collector]:
             kind="guardian",
             id=link.guardian_id,
             full_name=link.guardian.person.full_name,
-            phone=link.guardian.person.phone,
+            # A blocked guardian's phone is not shown (docs/privacy.md, "Blocking").
+            phone="" if link.guardian.person.blocked_at else link.guardian.person.phone,
             relation=link.relation,
             watched=watched(
                 link.guardian.person.full_name,
                 link.guardian.person.phone,
                 link.guardian.person_id,
             ),
+            blocked=link.guardian.person.blocked_at is not None,
         )
         for link in Guardianship.objects.filter(pupil=pupil, may_pick_up=True)
         .select_related("guardian__person")
@@ -251,16 +260,25 @@ def _pickup_text(*, language: str, child: str, collector: Collector, at: dt.date
 
 def _notify_guardians(pickup: PickUp, pupil: Pupil, collector: Collector) -> None:
     """Every guardian with an account hears of the hand-over; for a blocked child only
-    the legal representatives (safety notices go on while blocked)."""
-    links = Guardianship.objects.filter(
-        pupil=pupil, guardian__person__user__isnull=False, guardian__person__user__is_active=True
-    ).select_related("guardian__person__user")
+    the legal representatives (safety notices go on while blocked). Nobody whose
+    processing consent is withdrawn — for themselves or for this child — is told."""
+    links = list(
+        Guardianship.objects.filter(
+            pupil=pupil,
+            guardian__person__user__isnull=False,
+            guardian__person__user__is_active=True,
+        ).select_related("guardian__person__user")
+    )
     if pupil.person.blocked_at is not None:
-        links = links.filter(is_legal_representative=True)
+        links = [link for link in links if link.is_legal_representative]
+    users = {link.guardian.person.user_id for link in links if link.guardian.person.user_id}
+    withdrawn = withdrawn_processing(users=users, children={pupil.person_id})
     notices = []
     for link in links:
         user = link.guardian.person.user
         assert user is not None
+        if (user.pk, None) in withdrawn or (user.pk, pupil.person_id) in withdrawn:
+            continue
         language = user.language or "kk"
         notices.append(
             notifications.Notice(

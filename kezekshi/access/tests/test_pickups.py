@@ -18,7 +18,8 @@ from kezekshi.core.errors import ServiceError
 from kezekshi.notifications.models import Notification
 from kezekshi.people import services as people_services
 from kezekshi.people.models import Guardian, Pupil
-from kezekshi.privacy.models import AuditEntry
+from kezekshi.privacy import services as privacy
+from kezekshi.privacy.models import AuditEntry, Kind
 from kezekshi.privacy.requests import block_person
 from kezekshi.privacy.tests.family import Family, make_family, parent_user
 
@@ -218,3 +219,37 @@ def test_the_days_log_holds_that_days_pick_ups(kin: Kin, pupil: Pupil, guard: Us
     today = pickups.record_pickup(pupil=pupil, guardian=kin.mother, by=guard, at=now)
     pickups.record_pickup(pupil=pupil, guardian=kin.mother, by=guard, at=now - dt.timedelta(days=1))
     assert list(pickups.pickups_on(pupil.school, timezone.localdate(now))) == [today]
+
+
+def test_guardians_who_withdrew_processing_consent_are_not_told(
+    kin: Kin, pupil: Pupil, guard: User, school: Any
+) -> None:
+    # given the mother withdrew consent for this child and the father for himself
+    draft = privacy.draft_policy(operator_name="ТОО «Kezekshi»", operator_bin=school.bin)
+    policy = privacy.publish_policy(policy=draft, by=None)
+    for user in (kin.family.mother, kin.father_user, kin.family.grandmother):
+        privacy.accept_policy(user=user, policy=policy, context=privacy.Context())
+    privacy.withdraw_consent(
+        user=kin.family.mother, subject_person=pupil.person, kind=Kind.PROCESSING
+    )
+    privacy.withdraw_consent(user=kin.father_user, kind=Kind.PROCESSING)
+    # when the guard records a hand-over
+    pickups.record_pickup(pupil=pupil, guardian=kin.grandmother, by=guard)
+    # then only the grandmother, whose consent stands, is told
+    told = set(Notification.objects.filter(kind="pickup").values_list("recipient_id", flat=True))
+    assert told == {kin.family.grandmother.pk}
+
+
+def test_a_blocked_guardian_is_listed_marked_and_without_a_phone(
+    kin: Kin, pupil: Pupil, make_user: Any, school: Any
+) -> None:
+    # given the mother's own data are blocked
+    block_person(
+        person=kin.mother.person, by=make_user(Role.DPO, school), reason="dispute", request=None
+    )
+    # when the guard looks up who may collect the child
+    collectors = {c.id: c for c in pickups.collectors_of(pupil) if c.kind == "guardian"}
+    # then the mother is still there (safety), marked, and her phone is not shown
+    assert collectors[kin.mother.pk].blocked and collectors[kin.mother.pk].phone == ""
+    # while the other guardians keep their phones
+    assert collectors[kin.grandmother.pk].phone and not collectors[kin.grandmother.pk].blocked

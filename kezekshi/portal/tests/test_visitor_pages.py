@@ -19,6 +19,7 @@ from kezekshi.notifications.models import Notification
 from kezekshi.people import services as people_services
 from kezekshi.people.models import Guardian, Pupil
 from kezekshi.privacy.models import AuditEntry
+from kezekshi.privacy.requests import block_person
 from kezekshi.privacy.tests.family import make_family
 
 pytestmark = pytest.mark.django_db
@@ -271,3 +272,18 @@ def test_a_guardian_not_allowed_to_collect_is_refused_on_the_page(
     empty = client.post(f"/pick-ups/{pupil.pk}/record/", {})
     assert empty.status_code == 422
     assert not PickUp.objects.exists()
+
+
+def test_the_pick_up_page_marks_a_blocked_guardian_without_their_phone(
+    guard: User, pupil: Pupil, family_with_aunt: Any, make_user: Any, school: Any
+) -> None:
+    # given the mother's data are blocked
+    mother = Guardian.objects.get(person__user=family_with_aunt[0].mother, school=school)
+    block_person(
+        person=mother.person, by=make_user(Role.DPO, school), reason="dispute", request=None
+    )
+    # when the guard opens the child's pick-up page
+    page = client_of(guard).get(f"/pick-ups/{pupil.pk}/").content.decode()
+    # then the mother is listed, marked blocked, and her phone is not on the page
+    assert mother.person.full_name in page and "data-blocked" in page
+    assert mother.person.phone not in page
