@@ -105,14 +105,32 @@ class GroupForm(NamesForm):
     )
     open_on_days_off = forms.BooleanField(label=_("Also on holidays and days off"), required=False)
 
-    def __init__(self, *args: Any, school: School, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, school: School, group: AccessGroup | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["doors"].queryset = Door.objects.filter(school=school)  # type: ignore[attr-defined]
         # Staff and pupils only: a listed group admits people of the school, not guardians.
-        people = Person.objects.filter(school=school, blocked_at__isnull=True).filter(
-            Q(staff__isnull=False) | Q(pupil__isnull=False)
+        # A blocked person cannot be added, but the group's blocked members stay choices:
+        # saving the group must not silently drop them (they would then be refused).
+        allowed = Q(blocked_at__isnull=True)
+        if group is not None and group.pk is not None:
+            allowed |= Q(pk__in=group.persons.values("pk"))
+        people = (
+            Person.objects.filter(school=school)
+            .filter(Q(staff__isnull=False) | Q(pupil__isnull=False))
+            .filter(allowed)
         )
-        self.fields["persons"].queryset = people.order_by("last_name", "first_name")  # type: ignore[attr-defined]
+        persons = self.fields["persons"]
+        persons.queryset = people.order_by("last_name", "first_name")  # type: ignore[attr-defined]
+        persons.label_from_instance = _person_choice  # type: ignore[attr-defined]
+
+
+def _person_choice(person: Person) -> str:
+    """A listed person as the group form offers them; a blocked member is marked."""
+    if person.blocked_at is not None:
+        return f"{person} ({_('blocked')})"
+    return str(person)
 
 
 def parse_windows(text: str) -> list[tuple[dt.time, dt.time]]:

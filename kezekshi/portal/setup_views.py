@@ -295,7 +295,7 @@ def _group_page(
             "open_on_days_off": group.open_on_days_off,
         }
     editing = request.method == "POST" and week is None
-    form = GroupForm(request.POST if editing else None, initial=initial, school=school)
+    form = GroupForm(request.POST if editing else None, initial=initial, school=school, group=group)
     if editing:
         status = 422
         if form.is_valid():

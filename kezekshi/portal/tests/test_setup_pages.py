@@ -12,6 +12,9 @@ from kezekshi.access.device_auth import signed_headers
 from kezekshi.access.models import AccessGroup, AccessSettings, Device, Door, TimeWindow, Zone
 from kezekshi.accounts.roles import Role
 from kezekshi.conftest import verified_client
+from kezekshi.people import services as people_services
+from kezekshi.people.models import Pupil
+from kezekshi.privacy.requests import block_person
 
 pytestmark = pytest.mark.django_db
 
@@ -188,3 +191,53 @@ def test_another_schools_door_is_not_found(
     foreign = setup.save_door(school=other_school, name_kk="Е", name_ru="Д", zone=zone)
     assert admin.get(f"/access/setup/doors/{foreign.pk}/").status_code == 404
     assert admin.get(f"/access/setup/zones/{zone.pk}/").status_code == 404
+
+
+def test_saving_a_listed_group_keeps_its_blocked_members(
+    admin: Client, school: Any, door: Door, pupil: Pupil, make_user: Any
+) -> None:
+    # given a listed group with a pupil whose data were blocked afterwards
+    other = people_services.create_pupil(
+        school=school, last_name="Бекова", first_name="Дана", school_class=pupil.school_class
+    )
+    group = setup.save_group(
+        school=school,
+        name_kk="Тізім",
+        name_ru="Список",
+        members="listed",
+        doors=[door],
+        persons=[pupil.person],
+    )
+    block_person(
+        person=pupil.person, by=make_user(Role.DPO, school), reason="dispute", request=None
+    )
+    # when the admin opens the group, the blocked member is still offered, selected, marked
+    page = admin.get(f"/access/setup/groups/{group.pk}/").content.decode()
+    assert f'value="{pupil.person.pk}" selected' in page and "(blocked)" in page
+    # and saving the form as shown keeps them in the group
+    response = admin.post(
+        f"/access/setup/groups/{group.pk}/",
+        {
+            "name_kk": "Тізім",
+            "name_ru": "Список",
+            "members": "listed",
+            "doors": [door.pk],
+            "persons": [pupil.person.pk],
+        },
+    )
+    assert response.status_code == 302
+    assert list(group.persons.all()) == [pupil.person]
+    # but a blocked person who is not a member cannot be added to another group
+    block_person(person=other.person, by=make_user(Role.DPO, school), reason="x", request=None)
+    response = admin.post(
+        f"/access/setup/groups/{group.pk}/",
+        {
+            "name_kk": "Тізім",
+            "name_ru": "Список",
+            "members": "listed",
+            "doors": [door.pk],
+            "persons": [pupil.person.pk, other.person.pk],
+        },
+    )
+    assert response.status_code == 422
+    assert list(group.persons.all()) == [pupil.person]
