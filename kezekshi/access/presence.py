@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
@@ -29,6 +30,8 @@ from kezekshi.core.models import School
 from kezekshi.people.models import Person
 
 FEED_SIZE = 50
+# How late a device may report a pass and still have it in the feed's refresh by time.
+LATE_REPORT_WINDOW = dt.timedelta(days=1)
 # "5", "5Ә", "5 ә", "11-А": a class, not a name.
 _CLASS = re.compile(r"^(\d{1,2})\s*-?\s*(\w)?$")
 
@@ -118,14 +121,35 @@ class PassLine:
 
 
 def recent_passes(
-    school: School, *, language: str, after: int | None = None, limit: int = FEED_SIZE
+    school: School,
+    *,
+    language: str,
+    after: int | None = None,
+    ids: Collection[int] | None = None,
+    received_since: dt.datetime | None = None,
+    limit: int = FEED_SIZE,
 ) -> list[PassLine]:
-    """The school's latest passes and refusals, newest first; with ``after``, only those
-    stored after event ``after`` (the feed's refresh). Refusals carry their reason as the
-    terminal showed it, in ``language``."""
+    """The school's latest passes and refusals, newest first, at most ``limit``.
+
+    Narrowed, for the feed's refreshes, to the events ``ids`` (those a live message
+    named; ids of another school are ignored), to those stored at or after
+    ``received_since`` (the fallback refresh: ids are taken at insert but transactions
+    commit out of order, so the page asks again by time and drops rows it already has),
+    or to those with an id above ``after``. Refusals carry their reason as the terminal
+    showed it, in ``language``.
+    """
     events = AccessEvent.objects.filter(school=school).select_related(
         "person__pupil__school_class", "person__staff", "door", "visitor"
     )
+    if ids is not None:
+        events = events.filter(pk__in=list(ids)[:limit])
+    if received_since is not None:
+        # The (school, occurred_at) index bounds the scan; a pass reported more than a
+        # day late is in the log, not the live feed.
+        events = events.filter(
+            received_at__gte=received_since,
+            occurred_at__gte=received_since - LATE_REPORT_WINDOW,
+        )
     if after is not None:
         events = events.filter(pk__gt=after)
     rows = list(events.order_by("-pk")[:limit])

@@ -12,6 +12,7 @@ morning rush would write an entry per pass per open screen.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import wraps
 from typing import Any
@@ -21,10 +22,17 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
@@ -36,6 +44,7 @@ from kezekshi.accounts.decorators import staff_view
 from kezekshi.accounts.roles import Perm
 from kezekshi.core import fanout
 from kezekshi.core.errors import ServiceError
+from kezekshi.portal.setup_forms import parse_id, parse_ids
 from kezekshi.privacy import audit
 from kezekshi.privacy.blocking import visible_to
 
@@ -64,9 +73,17 @@ def _audit_list(request: HttpRequest, what: str, **details: Any) -> None:
 # --- the live feed --------------------------------------------------------------------
 
 
+# At most this many ids per refresh by ids (the page splits a bigger burst).
+FEED_IDS = 100
+# The refresh by time looks this far behind the last one: a pass whose transaction
+# committed a little late has an older ``received_at`` than the previous refresh.
+FEED_OVERLAP = dt.timedelta(minutes=2)
+# The latest moment a ``?since=`` may name (epoch seconds), so it stays a datetime.
+_LAST_SECOND = 4_102_444_800  # 2100-01-01
+
+
 def _after(request: HttpRequest) -> int | None:
-    value = request.GET.get("after", "")
-    return int(value) if value.isdigit() else None
+    return parse_id(request.GET.get("after"))
 
 
 def _feed_lines(request: HttpRequest, after: int | None) -> list[presence.PassLine]:
@@ -97,7 +114,7 @@ def feed(request: HttpRequest) -> HttpResponse:
         {
             "school": school,
             "lines": lines,
-            "last_id": lines[0].id if lines else 0,
+            "feed_time": int(timezone.now().timestamp()),
             "alerts": _open_alerts(request),
             "mode": _settings(school),
             "time_zone": settings.SCHOOL_TIME_ZONE,
@@ -110,12 +127,40 @@ def feed(request: HttpRequest) -> HttpResponse:
 @staff_view(Perm.ACCESS_GUARD)
 @require_GET
 def feed_rows(request: HttpRequest) -> HttpResponse:
-    """The rows after ``?after=<event id>``, newest first (the feed page's refresh)."""
-    return render(
+    """Feed rows for the page's refreshes, newest first, of the school only.
+
+    ``?ids=1,2,3``: the events a live message named (at most ``FEED_IDS``);
+    ``?since=<epoch seconds>``: those stored since then, less ``FEED_OVERLAP`` (the
+    fallback when a message was missed; the page drops rows it already has);
+    ``?after=<event id>``: those with a higher id. The ``X-Feed-Time`` header is the
+    moment to send as ``since`` next time. Malformed ids or times get 400.
+    """
+    school = request.school  # type: ignore[attr-defined]
+    now = timezone.now()
+    if "ids" in request.GET:
+        ids = parse_ids(request.GET["ids"], limit=FEED_IDS)
+        if ids is None:
+            return HttpResponseBadRequest(
+                _("Give at most %(count)s event ids.") % {"count": FEED_IDS}
+            )
+        lines = presence.recent_passes(school, language=_language(), ids=ids, limit=FEED_IDS)
+    elif "since" in request.GET:
+        seconds = parse_id(request.GET["since"])
+        if seconds is None or seconds > _LAST_SECOND:
+            return HttpResponseBadRequest(_("Give the time as seconds since 1970."))
+        since = dt.datetime.fromtimestamp(seconds, tz=dt.UTC) - FEED_OVERLAP
+        lines = presence.recent_passes(
+            school, language=_language(), received_since=since, limit=4 * presence.FEED_SIZE
+        )
+    else:
+        lines = _feed_lines(request, _after(request))
+    response = render(
         request,
         "portal/guard/_feed_rows.html",
-        {"lines": _feed_lines(request, _after(request)), "time_zone": settings.SCHOOL_TIME_ZONE},
+        {"lines": lines, "time_zone": settings.SCHOOL_TIME_ZONE},
     )
+    response["X-Feed-Time"] = str(int(now.timestamp()))
+    return response
 
 
 @staff_view(Perm.ACCESS_GUARD)

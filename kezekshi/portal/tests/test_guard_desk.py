@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -93,6 +94,54 @@ def test_the_feed_fragment_lists_new_passes_and_refusals_with_their_reasons(
     assert "04A23B1C" in html  # what was presented, for the guard
     assert reverse("portal:person_photo", args=[pupil.person_id]) in html
     assert "5 Ә" in html
+
+
+def test_the_feed_fetches_exactly_the_events_a_live_message_names(
+    desk: Client, turnstile: Terminal, card: Any, groups: Any, pupil: Pupil
+) -> None:
+    # Given three passes, the page holding the newest already (a later id committed first)
+    first = pass_card(turnstile, "123,45678", "1")
+    second = pass_card(turnstile, "04A23B1C", "2")
+    third = pass_card(turnstile, "123,45678", "3", direction="out")
+
+    # When a live message names the two older ones and the page fetches them by id
+    rows = desk.get(
+        reverse("portal:guard_feed_rows"), {"ids": f"{first['event_id']},{second['event_id']}"}
+    )
+
+    # Then exactly those come, newest first, though their ids are below one already shown
+    html = rows.content.decode()
+    assert rows.status_code == 200
+    assert f'data-id="{third["event_id"]}"' not in html
+    assert html.index(f'data-id="{second["event_id"]}"') < html.index(
+        f'data-id="{first["event_id"]}"'
+    )
+    assert rows["X-Feed-Time"].isdecimal()
+
+
+def test_the_feed_refreshes_by_time_when_a_message_was_missed(
+    desk: Client, turnstile: Terminal, card: Any, groups: Any, pupil: Pupil
+) -> None:
+    # Given the page last refreshed a moment ago, and a pass stored since
+    page = desk.get(reverse("portal:guard_feed"))
+    since = re.search(r'data-since="(\d+)"', page.content.decode())
+    assert since is not None
+    passed = pass_card(turnstile, "123,45678", "1")
+    # When it refreshes by time, then the pass is there
+    rows = desk.get(reverse("portal:guard_feed_rows"), {"since": since.group(1)})
+    assert f'data-id="{passed["event_id"]}"' in rows.content.decode()
+    # And a refresh from well after it has nothing
+    later = str(int(rows["X-Feed-Time"]) + 3600)
+    empty = desk.get(reverse("portal:guard_feed_rows"), {"since": later})
+    assert empty.status_code == 200 and "data-id" not in empty.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"ids": "1,abc"}, {"ids": "²"}, {"ids": ",".join(["1"] * 101)}, {"since": "99999999999"}],
+)
+def test_malformed_feed_refreshes_are_refused(desk: Client, query: dict[str, str]) -> None:
+    assert desk.get(reverse("portal:guard_feed_rows"), query).status_code == 400
 
 
 def test_a_blocked_pupil_still_shows_in_the_guards_feed(
