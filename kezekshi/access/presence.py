@@ -12,11 +12,14 @@ import datetime as dt
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kezekshi.access.decisions import message
+from kezekshi.access.decisions import local_time, message
 from kezekshi.access.models import (
     AccessEvent,
     Presence,
@@ -69,15 +72,49 @@ def class_of(person: Person | None) -> str:
 # --- who is inside now --------------------------------------------------------------
 
 
-def zone_counts(school: School) -> QuerySet[Zone]:
-    """Every zone of the school with ``inside``: how many persons are in it now."""
-    return Zone.objects.filter(school=school).annotate(inside=Count("presence")).order_by("id")
+def today_bounds(*, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """The start of today and of tomorrow, on the school's local date (Asia/Almaty)."""
+    day = local_time(now or timezone.now()).date()
+    zone = ZoneInfo(settings.SCHOOL_TIME_ZONE)
+    starts = dt.datetime.combine(day, dt.time.min, tzinfo=zone)
+    return starts, dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
 
 
-def inside_now(school: School, *, zone: Zone | None = None, search: str = "") -> QuerySet[Presence]:
-    """Persons inside the school now (their presence has a zone), by zone then name."""
+def inside_today(school: School, *, now: dt.datetime | None = None) -> QuerySet[Presence]:
+    """Presence of persons inside the school by a pass made today (local date).
+
+    Presence never expires by itself: someone who left by a door without a reader, or
+    whose exit was never reported, would stay "inside" forever. Only today's passes
+    count, so the count starts from zero each morning.
+    """
+    starts, ends = today_bounds(now=now)
+    return Presence.objects.filter(
+        school=school, zone__isnull=False, since__gte=starts, since__lt=ends
+    )
+
+
+def zone_counts(school: School, *, now: dt.datetime | None = None) -> QuerySet[Zone]:
+    """Every zone of the school with ``inside``: how many persons are in it now, by a
+    pass made today (see ``inside_today``)."""
+    starts, ends = today_bounds(now=now)
+    today = Q(presence__since__gte=starts, presence__since__lt=ends)
+    return (
+        Zone.objects.filter(school=school)
+        .annotate(inside=Count("presence", filter=today))
+        .order_by("id")
+    )
+
+
+def inside_now(
+    school: School,
+    *,
+    zone: Zone | None = None,
+    search: str = "",
+    now: dt.datetime | None = None,
+) -> QuerySet[Presence]:
+    """Persons inside the school now (a zone, by a pass made today), by zone then name."""
     rows = (
-        Presence.objects.filter(school=school, zone__isnull=False)
+        inside_today(school, now=now)
         .filter(matching(search))
         .select_related(
             "person__pupil__school_class", "person__staff", "zone", "door", "zone__parent"

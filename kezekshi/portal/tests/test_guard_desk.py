@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Callable
@@ -11,8 +12,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
 from django.urls import reverse
+from django.utils import timezone
 
-from kezekshi.access import rollcall, services
+from kezekshi.access import presence, rollcall, services
 from kezekshi.access.decisions import message
 from kezekshi.access.models import (
     AccessSettings,
@@ -304,6 +306,30 @@ def test_inside_now_counts_per_zone_and_finds_by_class(
     assert pupil.person.full_name in everyone and classmate.person.full_name in everyone
     assert 'Ғимарат <span class="muted">(2)</span>' in everyone
     assert classmate.person.full_name in seventh and pupil.person.full_name not in seventh
+
+
+def test_a_presence_from_an_earlier_day_no_longer_counts_as_inside(
+    desk: Client, school: School, turnstile: Terminal, card: Any, groups: Any, pupil: Pupil
+) -> None:
+    # Given a classmate who came in yesterday and whose exit was never reported,
+    # and the pupil who came in today
+    classmate = people_services.create_pupil(
+        school=school, last_name="Абенов", first_name="Нұрлан", school_class=pupil.school_class
+    )
+    services.issue_card(person=classmate.person, uid="04:A2:3B:1C", by=None)
+    pass_card(turnstile, "04a23b1c", "1")
+    earlier = timezone.now() - dt.timedelta(days=1)
+    Presence.objects.filter(person=classmate.person).update(since=earlier)
+    pass_card(turnstile, "123,45678", "2", time=timezone.now().isoformat())
+
+    # When the guard looks at who is inside
+    page = desk.get(reverse("portal:guard_inside")).content.decode()
+
+    # Then only today's pass counts, and the page says so
+    assert pupil.person.full_name in page and classmate.person.full_name not in page
+    assert 'Ғимарат <span class="muted">(1)</span>' in page
+    assert 'id="inside-today"' in page
+    assert list(presence.inside_today(school).values_list("person", flat=True)) == [pupil.person_id]
 
 
 # --- evacuation roll call -------------------------------------------------------------
