@@ -50,21 +50,24 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Django's own middleware first: it runs in async mode under ASGI. Ours (and
+    # WhiteNoise) are sync-only; kept together next to the (sync) views, a request
+    # crosses from the event loop to a thread once, not at every sync/async boundary.
     "django.middleware.security.SecurityMiddleware",
-    # Serves /static/ from the web process itself (uvicorn/gunicorn have no static server).
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Outermost but one, so it sees the final status of every page, redirects included.
-    "kezekshi.privacy.middleware.RequestRecordMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "kezekshi.accounts.middleware.UserLanguageMiddleware",
-    "kezekshi.privacy.gate.ConsentGateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Serves /static/ from the web process itself (uvicorn/gunicorn have no static server).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Sees the status each page answered with (redirects included).
+    "kezekshi.privacy.middleware.RequestRecordMiddleware",
+    "kezekshi.accounts.middleware.UserLanguageMiddleware",
+    "kezekshi.privacy.gate.ConsentGateMiddleware",
 ]
 
 ROOT_URLCONF = "kezekshi.urls"
@@ -91,13 +94,26 @@ TEMPLATES = [
 DATA_DIR = Path(env_str("DATA_DIR", default=str(BASE_DIR / "var")))
 _database_url = env_str("DATABASE_URL", default="")
 if _database_url:
-    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+    DATABASES = {"default": dj_database_url.parse(_database_url)}
+    # A pool per process (psycopg_pool): under ASGI every request may run on another
+    # thread, and persistent per-thread connections would exhaust PostgreSQL's slots.
+    _pool_size = env_int("DATABASE_POOL_SIZE", default=8)
+    if _pool_size > 0 and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": _pool_size,
+            "timeout": 10,
+        }
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(DATA_DIR / "kezekshi.sqlite3"),
+            # Keep the connection: opening one and running the PRAGMAs per request
+            # costs more than many a request.
+            "CONN_MAX_AGE": None,
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
@@ -207,6 +223,7 @@ PRIVACY_REQUEST_LOG_SKIP = env_list(
         "/app/manifest.webmanifest",
         "/iclock/",
         "/ISAPI/",
+        "/api/v1/access/",
         "/api/v1/devices/",
         "/api/v1/edge/",
     ],
