@@ -86,10 +86,14 @@ class ClassDay:
     working_day: bool
     shift: Shift | None
     rows: list[PupilDays]
+    # Marks of pupils counted but not listed (blocked, for a role that may not see them):
+    # aggregates count every pupil, named rows hide the blocked (docs/privacy.md).
+    unlisted: Counter[str] = field(default_factory=Counter)
 
     @property
     def counts(self) -> Counter[str]:
-        return Counter(row.days[0].mark.value for row in self.rows)
+        listed = Counter(row.days[0].mark.value for row in self.rows)
+        return listed + self.unlisted
 
 
 @dataclass
@@ -308,11 +312,12 @@ def class_day(
     """Each pupil of the class on ``day``, by last name, with their mark and times.
 
     ``include_blocked``: list pupils whose data are blocked (only for the safety roles).
+    Either way ``counts`` counts them: a number, not a person.
     """
     school = school_class.school
     marker = _Marker(school, now)
-    pupils = _pupils(school_class, include_blocked=include_blocked)
-    rows = _span(
+    pupils = _pupils(school_class, include_blocked=True)
+    every = _span(
         school,
         pupils,
         [day],
@@ -320,12 +325,19 @@ def class_day(
         person_filter=Q(person__pupil__school_class=school_class),
         marker=marker,
     )
+    rows = [row for row in every if include_blocked or row.pupil.person.blocked_at is None]
+    unlisted = Counter(
+        row.days[0].mark.value
+        for row in every
+        if not include_blocked and row.pupil.person.blocked_at is not None
+    )
     return ClassDay(
         school_class,
         day,
         marker.working(day),
         marker.shifts.get(school_class.shift),
         rows,
+        unlisted,
     )
 
 
@@ -374,12 +386,13 @@ def school_now(
     *,
     school: School,
     classes: QuerySet[SchoolClass] | None = None,
-    include_blocked: bool = False,
     now: dt.datetime | None = None,
 ) -> SchoolNow:
     """Today's counts of present, late, absent, excused and expected pupils by class.
 
-    ``classes`` narrows the report (a class teacher's own classes); counts only, no names.
+    ``classes`` narrows the report (a class teacher's own classes); counts only, no
+    names, so pupils whose data are blocked are counted too (docs/privacy.md: aggregates
+    may count them), whoever asks.
     """
     marker = _Marker(school, now)
     today = marker.today
@@ -389,8 +402,6 @@ def school_now(
     pupils = Pupil.objects.filter(
         school=school, is_active=True, school_class__in=list(by_class)
     ).select_related("school_class")
-    if not include_blocked:
-        pupils = pupils.filter(person__blocked_at__isnull=True)
     rows = _attendance(school, today, today, Q(person__pupil__school_class__in=list(by_class)))
     excuses = _excuses(school, today, today, Q(pupil__school_class__in=list(by_class)))
     for pupil in pupils:

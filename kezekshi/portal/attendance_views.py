@@ -177,9 +177,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """Today's present, late, absent, excused and expected pupils by class (counts only)."""
     school = _school(request)
     classes = attendance.classes_for(_user(request), school, Perm.ATTENDANCE_VIEW)
-    report = attendance.school_now(
-        school=school, classes=classes, include_blocked=sees_blocked(_user(request), school)
-    )
+    # Counts only: blocked pupils are counted for every role (never named here).
+    report = attendance.school_now(school=school, classes=classes)
     if _wants_xlsx(request):
         header = [_("Class"), *(str(mark.label) for mark in COUNTED), _("Total")]
         rows: list[list[object]] = [

@@ -437,3 +437,22 @@ def test_no_alerts_when_the_school_turned_them_off(
 ) -> None:
     AccessSettings.objects.update_or_create(school=school, defaults={"absence_alert_days": 0})
     assert attendance.send_absence_alerts(school=school, now=at("2025-03-12", "19:30")) == []
+
+
+def test_counts_include_blocked_pupils_whom_the_rows_leave_out(
+    school: School, school_class: SchoolClass, pupil: Pupil, shifts: list[Shift], turnstile: Any
+) -> None:
+    from django.utils import timezone
+
+    # given a pupil who came late and whose data are then blocked
+    pass_(turnstile, pupil.person_id, at("2025-03-04", "08:20"))
+    pupil.person.blocked_at = timezone.now()
+    pupil.person.save(update_fields=["blocked_at"])
+    # when the counts are asked for by a role that does not see blocked pupils
+    now = attendance.school_now(school=school, now=at("2025-03-04", "09:00"))
+    day = attendance.class_day(
+        school_class=school_class, day=dt.date(2025, 3, 4), now=at("2025-03-04", "09:00")
+    )
+    # then the pupil is counted, but not listed
+    assert now.totals["late"] == 1 and now.total == 1
+    assert day.rows == [] and day.counts == {"late": 1}

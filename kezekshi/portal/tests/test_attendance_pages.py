@@ -292,3 +292,27 @@ def test_the_dashboard_counts_today_and_exports_them(
     assert rows[0][:3] == ("Class", "Present", "Late")
     assert rows[1][0] == "5 Ә" and rows[1][1] == 1 and rows[1][-1] == 2
     assert not AuditEntry.objects.filter(action="export").exists()  # counts, not names
+
+
+def test_counts_include_blocked_pupils_while_their_names_stay_hidden(
+    school: School, school_class: SchoolClass, pupil: Pupil, turnstile: Any, teacher: User
+) -> None:
+    from django.utils import timezone
+
+    # given: Әлия came in just now and her data are blocked; a classmate has not come
+    pass_(turnstile, pupil.person_id, timezone.now() - dt.timedelta(minutes=1))
+    people_services.create_pupil(
+        school=school, last_name="Бекова", first_name="Дана", school_class=school_class
+    )
+    Person.objects.filter(pk=pupil.person_id).update(blocked_at=timezone.now())
+    client = client_of(teacher)
+    # when the class teacher (not a safety role) opens the dashboard and the class day
+    dashboard = client.get("/attendance/").content.decode()
+    day = client.get(f"/attendance/day/?class={school_class.pk}").content.decode()
+    # then both pupils are counted (a number, not a person)…
+    assert '<div class="mark-present"><b>1</b>' in dashboard
+    assert "<td>2</td></tr>" in dashboard  # the class's total
+    assert "<b>1</b>" in day.split('<span class="mark-present">', 1)[1][:80]
+    # …but Әлия is not named
+    assert pupil.person.last_name not in dashboard + day
+    assert "Бекова" in day
