@@ -519,6 +519,15 @@ def excuse(request: HttpRequest) -> HttpResponse:
                 return redirect(f"{reverse('portal:attendance_day')}?{urlencode(back)}")
         else:
             status = 422
+    if chosen is not None:
+        # The form names the class's pupils: one read per page shown.
+        _audit_list(
+            request,
+            action=audit.Action.VIEW,
+            what="excuse_form",
+            shown=pupils.count(),
+            class_id=chosen.pk,
+        )
     return render(
         request,
         "portal/attendance/excuse.html",

@@ -308,6 +308,19 @@ def _group_page(
                 return redirect("portal:access_group", group_id=saved.pk)
     if group is not None and week is None:
         week = WeekForm(initial={f"day{day}": text for day, (_n, text) in enumerate(_week(group))})
+    # The form lists every pupil and staff member by name: a read of personal data.
+    audit.record(
+        action=audit.Action.VIEW,
+        actor=request.user,  # type: ignore[arg-type]
+        school=school,
+        target=request.path,
+        details={
+            "list": "access_group_persons",
+            "group": group.pk if group is not None else None,
+            "shown": form.fields["persons"].queryset.count(),  # type: ignore[attr-defined]
+        },
+        request=request,
+    )
     return _page(request, "group.html", {"form": form, "group": group, "week": week}, status=status)
 
 

@@ -173,6 +173,7 @@ def visitor_pass(request: HttpRequest, visitor_id: int) -> HttpResponse:
         text = visitors.pass_text(credential, visitor=visitor)
         qr_svg = segno.make(text, error="m").svg_inline(scale=5)
     alerts = watchlist.alerts_of(school).filter(visitor=visitor, acknowledged_at__isnull=True)
+    _audit_list(request, "visitor_pass", visitor=visitor.pk, shown=1)
     context = _context(
         request, visitor=visitor, qr_svg=qr_svg, alerts=alerts, doors=visitor.doors.all()
     )

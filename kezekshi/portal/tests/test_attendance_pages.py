@@ -316,3 +316,15 @@ def test_counts_include_blocked_pupils_while_their_names_stay_hidden(
     # …but Әлия is not named
     assert pupil.person.last_name not in dashboard + day
     assert "Бекова" in day
+
+
+def test_the_excuse_form_listing_a_class_is_an_audited_read(
+    school_class: SchoolClass, pupil: Pupil, teacher: User
+) -> None:
+    # when the class teacher opens the excuse form of their class
+    response = client_of(teacher).get(f"/attendance/excuse/?class={school_class.pk}")
+    # then the page names the pupils, and one view of that list is recorded
+    assert pupil.person.full_name in response.content.decode()
+    entry = AuditEntry.objects.get(action="view", details__list="excuse_form")
+    assert entry.actor == teacher and entry.details["class_id"] == school_class.pk
+    assert entry.details["shown"] == 1

@@ -14,6 +14,7 @@ from kezekshi.accounts.roles import Role
 from kezekshi.conftest import verified_client
 from kezekshi.people import services as people_services
 from kezekshi.people.models import Pupil
+from kezekshi.privacy.models import AuditEntry
 from kezekshi.privacy.requests import block_person
 
 pytestmark = pytest.mark.django_db
@@ -241,3 +242,16 @@ def test_saving_a_listed_group_keeps_its_blocked_members(
     )
     assert response.status_code == 422
     assert list(group.persons.all()) == [pupil.person]
+
+
+def test_the_group_page_listing_pupils_and_staff_is_an_audited_read(
+    admin: Client, school: Any, door: Door, pupil: Pupil
+) -> None:
+    # given an access group
+    group = setup.save_group(school=school, name_kk="Қ", name_ru="С", members="staff", doors=[door])
+    # when the admin opens its page, whose form lists every pupil and staff member
+    page = admin.get(f"/access/setup/groups/{group.pk}/").content.decode()
+    # then one view of that list is recorded
+    assert pupil.person.full_name in page
+    entry = AuditEntry.objects.get(action="view", details__list="access_group_persons")
+    assert entry.details["group"] == group.pk and entry.details["shown"] >= 1

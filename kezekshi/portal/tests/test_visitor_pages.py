@@ -287,3 +287,18 @@ def test_the_pick_up_page_marks_a_blocked_guardian_without_their_phone(
     # then the mother is listed, marked blocked, and her phone is not on the page
     assert mother.person.full_name in page and "data-blocked" in page
     assert mother.person.phone not in page
+
+
+def test_opening_a_visitors_pass_is_an_audited_read(guard: User, door: Door) -> None:
+    # given a registered visitor
+    client = client_of(guard)
+    client.post("/visitors/new/", registration())
+    visitor = Visitor.objects.get()
+    # when the guard opens the pass page twice
+    client.get(f"/visitors/{visitor.pk}/pass/")
+    client.get(f"/visitors/{visitor.pk}/pass/")
+    # then each page load is one view entry naming the visitor
+    entries = AuditEntry.objects.filter(action="view", details__list="visitor_pass")
+    assert entries.count() == 2
+    assert {entry.details["visitor"] for entry in entries} == {visitor.pk}
+    assert {entry.actor for entry in entries} == {guard}
