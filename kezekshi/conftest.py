@@ -22,12 +22,10 @@ PASSWORD = "correct horse battery staple"  # noqa: S105
 @pytest.fixture(autouse=True)
 def _fresh_process_caches() -> Any:
     """Per-process caches key on row ids, which a rolled-back test hands out again."""
-    from kezekshi.access import api as access_api
     from kezekshi.access import decisions, device_auth
 
     decisions.forget_rules()
     device_auth.forget_all()
-    access_api.forget_doors()
     yield
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -11,13 +11,15 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from ninja import Field, Router, Schema
+from pydantic import AfterValidator
 from pydantic import ValidationError as PydanticError
 
 from kezekshi.access import decisions, services
 from kezekshi.access.credentials import BadCredential, normalise_card_uid
 from kezekshi.access.device_auth import DeviceSignature
-from kezekshi.access.models import AccessSettings, Credential, Device, Door
+from kezekshi.access.models import AccessSettings, Credential, Device
 from kezekshi.people.models import Person
+from kezekshi.privacy.services import biometric_state
 
 router = Router(tags=["access (devices)"], auth=DeviceSignature())
 MAX_BATCH = 1000
@@ -37,12 +39,29 @@ def _aware(moment: dt.datetime | None) -> dt.datetime:
     return moment
 
 
+DbId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# Passes from before this or more than a day ahead of the server are a broken clock.
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def _plausible(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is None:
+        return None
+    aware = _aware(moment)
+    if not EARLIEST <= aware <= timezone.now() + dt.timedelta(days=1):
+        raise ValueError("the time is not plausible: before 2000 or more than a day ahead")
+    return aware
+
+
+PassTime = Annotated[dt.datetime, AfterValidator(_plausible)]
+
+
 class DecideIn(Schema):
     credential_kind: Literal["card", "qr", "pin", "face", "fingerprint"] = "card"
     credential: str = Field(..., min_length=1, max_length=512)
-    door: int | None = None
+    door: DbId | None = None
     direction: Literal["in", "out"] | None = None
-    time: dt.datetime | None = None
+    time: PassTime | None = None
     # Give the device's record number to have the pass recorded with the answer.
     record_no: str | None = Field(None, min_length=1, max_length=64)
 
@@ -78,8 +97,6 @@ def decide(request: HttpRequest, payload: DecideIn) -> dict[str, Any]:
     device: Device = request.auth  # type: ignore[attr-defined]
     skew: dt.timedelta = request.device_skew  # type: ignore[attr-defined]
     door_id, direction = _door_and_direction(device, payload.door, payload.direction)
-    if door_id is not None and door_id not in _school_doors(device.school_id):
-        door_id = None
     at = _aware(payload.time)
     if abs(skew) > services.CLOCK_TOLERANCE:
         at = timezone.now()  # a device with a wrong clock: decide by ours
@@ -139,31 +156,14 @@ def report_of(decision: decisions.Decision, record_no: str) -> services.PassRepo
     )
 
 
-_doors_cache: dict[int, tuple[float, frozenset[int]]] = {}
-
-
-def forget_doors() -> None:
-    _doors_cache.clear()
-
-
-def _school_doors(school_id: int) -> frozenset[int]:
-    cached = _doors_cache.get(school_id)
-    now = timezone.now().timestamp()
-    if cached is None or now - cached[0] > 30:
-        ids = frozenset(Door.objects.filter(school_id=school_id).values_list("pk", flat=True))
-        cached = (now, ids)
-        _doors_cache[school_id] = cached
-    return cached[1]
-
-
 class EventIn(Schema):
     record_no: str = Field(..., min_length=1, max_length=64)
-    time: dt.datetime
+    time: PassTime
     direction: Literal["in", "out"] | None = None
-    door: int | None = None
+    door: DbId | None = None
     credential_kind: Literal["card", "qr", "pin", "face", "fingerprint"] | None = None
     credential: str | None = Field(None, max_length=512)
-    person: int | None = None
+    person: DbId | None = None
     # What the device did. Without it the server decides by the rules at ``time``.
     allowed: bool | None = None
     reason: str | None = Field(None, max_length=40)
@@ -214,7 +214,7 @@ def events(request: HttpRequest, payload: EventsIn) -> dict[str, Any]:
     skew: dt.timedelta = request.device_skew  # type: ignore[attr-defined]
     results: dict[int, dict[str, Any]] = {}
     valid: list[tuple[int, EventIn]] = []
-    doors = _school_doors(device.school_id)
+    doors = decisions.school_doors(device.school_id)
     for index, raw in enumerate(payload.events):
         record_no = raw.get("record_no") if isinstance(raw, dict) else None
         if index >= MAX_BATCH:
@@ -240,7 +240,7 @@ def events(request: HttpRequest, payload: EventsIn) -> dict[str, Any]:
             results[index] = _error(index, record_no, "unknown_door", _("No such door here."))
             continue
         valid.append((index, event))
-    reports, report_index = _resolve(device, valid, results)
+    reports, report_index = _resolve(device, valid, results, skew)
     stored = (
         services.record_passes(device=device, reports=reports, clock_skew=skew) if reports else []
     )
@@ -267,13 +267,22 @@ def events(request: HttpRequest, payload: EventsIn) -> dict[str, Any]:
 
 
 def _resolve(
-    device: Device, valid: list[tuple[int, EventIn]], results: dict[int, dict[str, Any]]
+    device: Device,
+    valid: list[tuple[int, EventIn]],
+    results: dict[int, dict[str, Any]],
+    skew: dt.timedelta,
 ) -> tuple[list[services.PassReport], list[int]]:
-    """Turn valid events into pass reports: holders found in bulk, undecided ones decided."""
+    """Turn valid events into pass reports: holders found, undecided ones decided.
+
+    Cards (most events) are looked up in one query; a QR pass, PIN or template one by
+    one. A face or fingerprint pass of a person without that biometric consent is kept
+    without the person (the device should not have matched it), reason
+    ``biometric_no_consent``. An event time ahead of our clock from a device whose clock
+    is off is moved back by the device's skew.
+    """
     from django.utils.translation import gettext as _
 
     school_id = device.school_id
-    cards: dict[str, Credential] = {}
     card_values = {}
     for index, event in valid:
         if event.credential_kind == "card" and event.credential and event.allowed is not None:
@@ -281,6 +290,7 @@ def _resolve(
                 card_values[index] = normalise_card_uid(event.credential)
             except BadCredential:
                 card_values[index] = ""
+    cards: dict[str, Credential] = {}
     if card_values:
         cards = {
             credential.value: credential
@@ -300,15 +310,25 @@ def _resolve(
     )
     reports: list[services.PassReport] = []
     positions: list[int] = []
+    now = timezone.now()
     for index, event in valid:
         door_id, direction = _door_and_direction(device, event.door, event.direction)
         at = _aware(event.time)
+        if at > now + services.CLOCK_TOLERANCE:
+            at = min(at - skew, now) if skew > services.CLOCK_TOLERANCE else now
         if event.person is not None and event.person not in known_persons:
             results[index] = _error(
                 index, event.record_no, "unknown_person", _("No such person here.")
             )
             continue
-        if event.allowed is None and event.credential:
+        if event.allowed is None:
+            if not event.credential:
+                results[index] = _error(
+                    index, event.record_no, "invalid_event",
+                    _("Say whether the device let the person pass (allowed), or send the "
+                      "credential for the server to decide."),
+                )  # fmt: skip
+                continue
             decision = decisions.decide(
                 school_id=school_id,
                 door_id=door_id,
@@ -320,11 +340,26 @@ def _resolve(
             reports.append(report_of(decision, event.record_no))
             positions.append(index)
             continue
-        credential = cards.get(card_values.get(index, "")) if index in card_values else None
         allowed = bool(event.allowed)
         reason = event.reason or ("ok" if allowed else "refused_by_device")
-        if credential is None and index in card_values and event.person is None:
-            reason = reason if not allowed else "ok"
+        credential = None
+        presented = ""
+        if index in card_values:
+            credential = cards.get(card_values[index])
+            presented = card_values[index] if credential is None else ""
+        elif event.credential and event.credential_kind:
+            try:
+                credential = decisions.find_credential(
+                    school_id=school_id, kind=event.credential_kind, value=event.credential, at=at
+                )
+            except decisions.Unrecognised:
+                credential = None
+        person_id = credential.person_id if credential else event.person
+        kind = event.credential_kind or ""
+        if person_id is not None and kind in ("face", "fingerprint"):
+            holder = credential.person if credential else Person.objects.get(pk=person_id)
+            if holder is None or not biometric_state(holder, kind).allowed:
+                person_id, credential, reason = None, None, "biometric_no_consent"
         reports.append(
             services.PassReport(
                 record_no=event.record_no,
@@ -334,10 +369,10 @@ def _resolve(
                 reason=reason,
                 door_id=door_id,
                 credential_id=credential.pk if credential else None,
-                credential_kind=event.credential_kind or "",
-                person_id=credential.person_id if credential else event.person,
+                credential_kind=kind,
+                person_id=person_id,
                 visitor_id=credential.visitor_id if credential else None,
-                presented=card_values.get(index, "") if credential is None else "",
+                presented=presented,
             )
         )
         positions.append(index)

@@ -72,8 +72,10 @@ def normalise_card_uid(raw: str) -> str:
 
 def pin_digest(*, school_id: int, pin: str) -> str:
     """PINs are kept only as a keyed digest, per school."""
-    if not pin.isdigit() or not 4 <= len(pin) <= 8:
-        raise BadCredential(_("A PIN has 4 to 8 digits."))
+    # Six digits at least: a PIN alone opens the door, and four digits are guessed soon
+    # in a school of thousands.
+    if not (pin.isascii() and pin.isdecimal()) or not 6 <= len(pin) <= 8:
+        raise BadCredential(_("A PIN has 6 to 8 digits."))
     return blind_index(f"pin:{school_id}:{pin}")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -134,8 +135,16 @@ class Rules:
     groups: list[GroupRule]
     shifts: dict[int, tuple[dt.time, dt.time]]
     calendar: WorkingCalendar
-    watched: dict[int, int]  # person id → watch-list entry id
+    # person id → (watch-list entry id, last day it holds or None)
+    watched: dict[int, tuple[int, dt.date | None]]
+    compiled_at: float = field(default_factory=time.monotonic)
     _working: dict[dt.date, bool] = field(default_factory=dict)
+
+    def watch_entry(self, person_id: int, day: dt.date) -> int | None:
+        entry = self.watched.get(person_id)
+        if entry is None or (entry[1] is not None and day > entry[1]):
+            return None
+        return entry[0]
 
     def working_day(self, day: dt.date) -> bool:
         if day not in self._working:
@@ -153,13 +162,26 @@ def forget_rules() -> None:
         _compiled.clear()
 
 
+# The calendar (holidays, vacations, shifts) is edited without raising ``rules_version``;
+# compiled rules are rebuilt at least this often so such edits reach every process.
+RULES_MAX_AGE = 300.0
+
+
+def _fresh(rules: Rules | None, version: int) -> bool:
+    return (
+        rules is not None
+        and rules.version == version
+        and time.monotonic() - rules.compiled_at < RULES_MAX_AGE
+    )
+
+
 def rules_for(school_id: int, version: int) -> Rules:
     rules = _compiled.get(school_id)
-    if rules is not None and rules.version == version:
+    if rules is not None and _fresh(rules, version):
         return rules
     with _compile_lock:
         rules = _compiled.get(school_id)
-        if rules is None or rules.version != version:
+        if rules is None or not _fresh(rules, version):
             rules = _compile(school_id, version)
             _compiled[school_id] = rules
     return rules
@@ -200,14 +222,20 @@ def _compile(school_id: int, version: int) -> Rules:
         shift.number: (shift.starts_at, shift.ends_at)
         for shift in Shift.objects.filter(school_id=school_id)
     }
-    watched = dict(
-        WatchEntry.objects.filter(
+    watched = {
+        person_id: (entry_id, valid_until)
+        for person_id, entry_id, valid_until in WatchEntry.objects.filter(
             school_id=school_id, is_active=True, person__isnull=False
-        ).values_list("person_id", "pk")
-    )
+        ).values_list("person_id", "pk", "valid_until")
+    }
     school = School.objects.get(pk=school_id)
     calendar = WorkingCalendar(school=school)
     return Rules(school_id, version, doors, groups, shifts, calendar, watched)
+
+
+def school_doors(school_id: int) -> dict[int, DoorRule]:
+    """The school's doors as the decision cache holds them (current within a rules change)."""
+    return rules_for(school_id, settings_for(school_id).rules_version).doors
 
 
 def settings_for(school_id: int) -> AccessSettings:
@@ -426,6 +454,7 @@ def decide(
     )
     rules = rules_for(school_id, access.rules_version)
     door = rules.doors.get(door_id) if door_id is not None else None
+    decision.door_id = door.id if door is not None else None  # never another school's door
     try:
         credential = find_credential(
             school_id=school_id, kind=credential_kind, value=credential_value, at=at
@@ -477,8 +506,9 @@ def _refusal(
 
         if not biometric_state(person, credential.kind).allowed:
             return "biometric_no_consent"
-    if not out and person.pk in rules.watched:
-        decision.watch_entry_id = rules.watched[person.pk]
+    watch_id = rules.watch_entry(person.pk, local_time(decision.at).date())
+    if not out and watch_id is not None:
+        decision.watch_entry_id = watch_id
         return "watch_list"
     pupil = _pupil_of(person)
     if pupil is not None and not pupil.is_active:

@@ -59,18 +59,17 @@ def signed_headers(
     }
 
 
-def _device(device_id: int) -> Device | None:
+def _device(device_id: int) -> tuple[Device | None, bool]:
+    """The device (cached for ``CACHE_SECONDS``), and whether it was read afresh."""
     now = time.monotonic()
     cached = _cache.get(device_id)
     if cached is not None and now - cached[0] < CACHE_SECONDS:
-        return cached[1]
+        return cached[1], False
     device = Device.objects.filter(pk=device_id).select_related("school").first()
     if device is not None:
-        # Refreshing the cache is also when "last seen" is written: once per half minute.
-        Device.objects.filter(pk=device_id).update(last_seen_at=timezone.now())
         with _lock:
             _cache[device_id] = (now, device)
-    return device
+    return device, True
 
 
 def forget(device_id: int) -> None:
@@ -86,15 +85,19 @@ def forget_all() -> None:
 
 def parse_device_time(text: str) -> dt.datetime | None:
     text = text.strip()
-    if text.isdigit():
-        return dt.datetime.fromtimestamp(int(text), tz=dt.UTC)
     try:
+        if text.isascii() and text.isdecimal():
+            return dt.datetime.fromtimestamp(int(text), tz=dt.UTC)
         moment = parse_datetime(text)
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         return None
     if moment is None or moment.tzinfo is None:
         return None
     return moment
+
+
+# The skew kept on the device row: a clock decades off is simply "off".
+MAX_SKEW = dt.timedelta(days=3650)
 
 
 def authenticate(request: HttpRequest) -> Device:
@@ -102,12 +105,12 @@ def authenticate(request: HttpRequest) -> Device:
     raw_id = request.headers.get("X-Device-Id", "")
     stamp = request.headers.get("X-Device-Time", "")
     given = request.headers.get("X-Signature", "")
-    if not raw_id.isdigit() or not stamp or not given:
+    if not (raw_id.isascii() and raw_id.isdecimal() and len(raw_id) < 19) or not stamp or not given:
         raise DeviceRefused(
             "device_not_authenticated",
             _("Sign the request: X-Device-Id, X-Device-Time and X-Signature."),
         )
-    device = _device(int(raw_id))
+    device, fresh = _device(int(raw_id))
     if device is None or not device.is_active or not device.school.is_active:
         raise DeviceRefused("unknown_device", _("This device is not registered or is disabled."))
     expected = signature(
@@ -122,7 +125,14 @@ def authenticate(request: HttpRequest) -> Device:
     device_time = parse_device_time(stamp)
     if device_time is None:
         raise DeviceRefused("bad_device_time", _("X-Device-Time must be ISO 8601 with a zone."))
-    request.device_skew = device_time - timezone.now()  # type: ignore[attr-defined]
+    now = timezone.now()
+    skew = max(-MAX_SKEW, min(MAX_SKEW, device_time - now))
+    request.device_skew = skew  # type: ignore[attr-defined]
+    if fresh:
+        # Written when the cache is refreshed: at most twice a minute per device.
+        Device.objects.filter(pk=device.pk).update(
+            last_seen_at=now, clock_skew_seconds=int(skew.total_seconds())
+        )
     return device
 
 

@@ -30,6 +30,7 @@ from kezekshi.access.models import (
     Device,
     Direction,
     Door,
+    ExitPermit,
     Presence,
     RollCall,
     RollCallEntry,
@@ -44,8 +45,8 @@ from kezekshi.core.models import School
 from kezekshi.notifications import services as notifications
 from kezekshi.people.models import Guardianship, Person
 from kezekshi.privacy import audit
-from kezekshi.privacy.models import BIOMETRIC_KINDS, Consent, Kind
-from kezekshi.privacy.services import biometric_state
+from kezekshi.privacy.models import BIOMETRIC_KINDS, Kind
+from kezekshi.privacy.services import biometric_state, withdrawn_processing
 
 # A pass reported this long after it happened tells the parent nothing useful any more.
 NOTIFY_WITHIN = dt.timedelta(hours=12)
@@ -138,15 +139,21 @@ def issue_card(
         existing.save()
         credential = existing
     else:
-        credential = Credential.objects.create(
-            school_id=person.school_id,
-            person=person,
-            kind=Credential.Kind.CARD,
-            value=value,
-            valid_from=valid_from,
-            valid_until=valid_until,
-            issued_by=by,
-        )
+        try:
+            with transaction.atomic():  # two staff issuing the same card at once
+                credential = Credential.objects.create(
+                    school_id=person.school_id,
+                    person=person,
+                    kind=Credential.Kind.CARD,
+                    value=value,
+                    valid_from=valid_from,
+                    valid_until=valid_until,
+                    issued_by=by,
+                )
+        except IntegrityError as exc:
+            raise ServiceError(
+                "card_in_use", _("This card is already registered to someone."), status=409
+            ) from exc
     audit.record(
         action=audit.Action.CHANGE,
         actor=by,
@@ -179,6 +186,8 @@ def block_credential(
                 target="access.credential",
                 details={"blocked": credential.kind, "lost": lost, "reason": reason[:200]},
             )
+        # Decisions here read the status live; gateways re-sync on the version.
+        bump_rules(school_id=credential.school_id)
     return credential
 
 
@@ -210,19 +219,58 @@ def _random_qr_value() -> str:
 
 @transaction.atomic
 def qr_credential(*, person: Person | None = None, visitor: Visitor | None = None) -> Credential:
-    """The person's (or visitor's) QR credential, created on first use."""
+    """The person's (or visitor's) QR credential, created on first use.
+
+    A QR pass that staff blocked (a stolen phone) stays blocked: ``qr_blocked`` (409)
+    until staff issue a new one with ``reissue_qr``.
+    """
     holder = {"person": person} if person is not None else {"visitor": visitor}
+    holder_model = Person if person is not None else Visitor
     school_id = (person or visitor).school_id  # type: ignore[union-attr]
-    found = Credential.objects.filter(
-        school_id=school_id, kind=Credential.Kind.QR, status=Credential.Status.ACTIVE, **holder
-    ).first()
+    # Two pages asking at once must not make two passes.
+    holder_model.objects.select_for_update().filter(pk=(person or visitor).pk).first()  # type: ignore[union-attr,attr-defined]
+    passes = Credential.objects.filter(school_id=school_id, kind=Credential.Kind.QR, **holder)
+    found = passes.filter(status=Credential.Status.ACTIVE).first()
     if found is not None:
         return found
     if person is not None:
         _holder_may_get_credentials(person)
+        if passes.exists():
+            raise ServiceError(
+                "qr_blocked",
+                _("The school blocked this pass. Ask the school for a new one."),
+                status=409,
+            )
     return Credential.objects.create(
         school_id=school_id, kind=Credential.Kind.QR, value=_random_qr_value(), **holder
     )
+
+
+@transaction.atomic
+def reissue_qr(*, person: Person, by: User) -> Credential:
+    """A new QR pass for ``person`` after the old one was blocked (the old stays blocked)."""
+    _holder_may_get_credentials(person)
+    active = Credential.objects.filter(
+        person=person, kind=Credential.Kind.QR, status=Credential.Status.ACTIVE
+    ).first()
+    if active is not None:
+        return active
+    credential = Credential.objects.create(
+        school_id=person.school_id,
+        person=person,
+        kind=Credential.Kind.QR,
+        value=_random_qr_value(),
+        issued_by=by,
+    )
+    audit.record(
+        action=audit.Action.CHANGE,
+        actor=by,
+        school=person.school,
+        person=person,
+        target="access.credential",
+        details={"issued": "qr"},
+    )
+    return credential
 
 
 def qr_text(credential: Credential, *, valid_for: dt.timedelta = QR_LIFETIME) -> str:
@@ -239,16 +287,21 @@ def set_pin(*, person: Person, pin: str, by: User | None) -> Credential:
     taken = Credential.objects.filter(
         school_id=person.school_id, kind=Credential.Kind.PIN, value=value
     ).exclude(person=person)
+    refused = ServiceError("pin_in_use", _("This PIN cannot be used. Choose another."), status=409)
     if taken.exists():
-        raise ServiceError("pin_in_use", _("Choose another PIN."), status=409)
+        raise refused
     Credential.objects.filter(person=person, kind=Credential.Kind.PIN).delete()
-    credential = Credential.objects.create(
-        school_id=person.school_id,
-        person=person,
-        kind=Credential.Kind.PIN,
-        value=value,
-        issued_by=by,
-    )
+    try:
+        with transaction.atomic():
+            credential = Credential.objects.create(
+                school_id=person.school_id,
+                person=person,
+                kind=Credential.Kind.PIN,
+                value=value,
+                issued_by=by,
+            )
+    except IntegrityError as exc:
+        raise refused from exc
     bump_rules(school_id=person.school_id)
     return credential
 
@@ -306,7 +359,9 @@ def set_mode(*, school: School, mode: str, by: User) -> AccessSettings:
 def start_roll_call(*, school: School, by: User) -> RollCall:
     """Freeze the list of who is inside now, for ticking off at the assembly point."""
     roll_call = RollCall.objects.create(school=school, started_at=timezone.now(), started_by=by)
-    inside = Presence.objects.filter(school=school, zone__isnull=False)
+    # Presence from an earlier day is stale (a missed exit, the doors opened last time).
+    today = local_time(timezone.now()).replace(hour=0, minute=0, second=0, microsecond=0)
+    inside = Presence.objects.filter(school=school, zone__isnull=False, since__gte=today)
     RollCallEntry.objects.bulk_create(
         RollCallEntry(
             school=school, roll_call=roll_call, person_id=row.person_id, zone_id=row.zone_id
@@ -425,6 +480,7 @@ def _record(device: Device, reports: Sequence[PassReport], skew: dt.timedelta) -
         }
         _update_presence(school_id, passed, doors)
         _update_attendance(school_id, passed, doors)
+        _use_exit_permits(passed, doors)
         _update_visitors([event for event in fresh if event.allowed and event.visitor_id])
         _raise_watch_alerts(school_id, fresh, watch)
         _queue_pass_notices(school_id, passed, doors)
@@ -458,6 +514,8 @@ def _update_presence(school_id: int, passed: list[AccessEvent], doors: dict[int,
     latest: dict[int, AccessEvent] = {}
     for event in passed:
         assert event.person_id is not None
+        if event.door_id not in doors:
+            continue  # a pass at no known door says nothing about where the person is
         current = latest.get(event.person_id)
         if current is None or event.occurred_at >= current.occurred_at:
             latest[event.person_id] = event
@@ -566,6 +624,36 @@ def _rewrite(rows: Sequence[_Locked], *, unique: list[str], fields: list[str]) -
     )
 
 
+def _use_exit_permits(passed: list[AccessEvent], doors: dict[int, Door]) -> None:
+    """Mark today's exit permit used when the pupil leaves through an outside door."""
+    outs = [
+        event
+        for event in passed
+        if event.direction == Direction.OUT
+        and event.door_id in doors
+        and doors[event.door_id].is_exit  # type: ignore[index]
+    ]
+    if not outs:
+        return
+    by_person: dict[int, list[dt.datetime]] = defaultdict(list)
+    for event in outs:
+        by_person[event.person_id].append(local_time(event.occurred_at))  # type: ignore[index]
+    permits = ExitPermit.objects.filter(
+        pupil__person_id__in=list(by_person),
+        date__in={moment.date() for moments in by_person.values() for moment in moments},
+        used_at__isnull=True,
+        cancelled_at__isnull=True,
+    ).select_related("pupil")
+    for permit in permits:
+        used = [
+            moment
+            for moment in by_person[permit.pupil.person_id]
+            if moment.date() == permit.date and moment.time() >= permit.leave_from
+        ]
+        if used:
+            ExitPermit.objects.filter(pk=permit.pk, used_at__isnull=True).update(used_at=min(used))
+
+
 def _update_visitors(events: list[AccessEvent]) -> None:
     for event in sorted(events, key=lambda e: e.occurred_at):
         assert event.visitor_id is not None
@@ -581,28 +669,32 @@ def _update_visitors(events: list[AccessEvent]) -> None:
 
 
 def _raise_watch_alerts(school_id: int, fresh: list[AccessEvent], watch: dict[str, int]) -> None:
+    """An alert for each pass the server refused as watched, and for each entry of a
+    watched person that a device let through by itself (it does not know the list)."""
     alerts = [
         WatchAlert(school_id=school_id, entry_id=watch[event.record_no], event=event)
         for event in fresh
         if event.record_no in watch
     ]
-    if not alerts:
-        # A device that decided locally does not know the watch list: look it up here.
-        people = {event.person_id for event in fresh if event.person_id}
-        entries = (
-            dict(
-                WatchEntry.objects.filter(
-                    school_id=school_id, is_active=True, person_id__in=people
-                ).values_list("person_id", "pk")
-            )
-            if people
-            else {}
-        )
-        alerts = [
-            WatchAlert(school_id=school_id, entry_id=entries[event.person_id], event=event)
-            for event in fresh
-            if event.person_id in entries and event.direction == Direction.IN
-        ]
+    unchecked = [
+        event
+        for event in fresh
+        if event.record_no not in watch and event.person_id and event.direction == Direction.IN
+    ]
+    if unchecked:
+        entries: dict[int, tuple[int, dt.date | None]] = {
+            person_id: (pk, until)
+            for person_id, pk, until in WatchEntry.objects.filter(
+                school_id=school_id,
+                is_active=True,
+                person_id__in={event.person_id for event in unchecked},
+            ).values_list("person_id", "pk", "valid_until")
+        }
+        for event in unchecked:
+            found = entries.get(event.person_id)  # type: ignore[arg-type]
+            day = local_time(event.occurred_at).date()
+            if found is not None and (found[1] is None or day <= found[1]):
+                alerts.append(WatchAlert(school_id=school_id, entry_id=found[0], event=event))
     WatchAlert.objects.bulk_create(alerts)
     if alerts:
         payload = {"type": "watch", "alerts": [alert.pk for alert in alerts]}
@@ -658,23 +750,31 @@ def _queue_pass_notices(school_id: int, passed: list[AccessEvent], doors: dict[i
     )
     person_ids = {event.person_id for event in candidates if event.person_id is not None}
     earliest = min(event.occurred_at for event in candidates) - repeat
-    history: dict[tuple[int, str], list[dt.datetime]] = defaultdict(list)
-    for person_id, direction, at in AccessEvent.objects.filter(
+    latest = max(event.occurred_at for event in candidates) + repeat
+    batch = {event.pk for event in passed}
+    history: dict[tuple[int, str], list[tuple[dt.datetime, int]]] = defaultdict(list)
+    for pk, person_id, direction, at in AccessEvent.objects.filter(
         school_id=school_id,
         person_id__in=person_ids,
         allowed=True,
         occurred_at__gte=earliest,
+        occurred_at__lte=latest,
         door__is_exit=True,
-    ).values_list("person_id", "direction", "occurred_at"):
-        history[(person_id, direction)].append(at)
-    to_tell = [
-        event
-        for event in candidates
-        if not any(
-            dt.timedelta(0) < event.occurred_at - at <= repeat
-            for at in history[(event.person_id, event.direction)]  # type: ignore[index]
+    ).values_list("pk", "person_id", "direction", "occurred_at"):
+        history[(person_id, direction)].append((at, pk))
+
+    def repeats(event: AccessEvent) -> bool:
+        """Another pass the same way within the window was, or will be, told instead: an
+        earlier one (ties: the first stored), or one stored before this batch (a late
+        upload must not be told after the pass that was told already)."""
+        own = (event.occurred_at, event.pk)
+        return any(
+            abs(event.occurred_at - at) <= repeat and (pk not in batch or (at, pk) < own)
+            for at, pk in history[(event.person_id, event.direction)]  # type: ignore[index]
+            if pk != event.pk
         )
-    ]
+
+    to_tell = [event for event in candidates if not repeats(event)]
     if not to_tell:
         return
     links = list(
@@ -692,7 +792,7 @@ def _queue_pass_notices(school_id: int, passed: list[AccessEvent], doors: dict[i
             "pupil__person__blocked_at",
         )
     )
-    withdrawn = _withdrawn_consents(
+    withdrawn = withdrawn_processing(
         users={link[1] for link in links}, children={link[0] for link in links}
     )
     guardians: dict[int, list[tuple[int, str, bool, str, bool]]] = defaultdict(list)
@@ -724,27 +824,3 @@ def _queue_pass_notices(school_id: int, passed: list[AccessEvent], doors: dict[i
                 )
             )
     notifications.enqueue(notices)
-
-
-def _withdrawn_consents(*, users: set[int], children: set[int]) -> set[tuple[int, int | None]]:
-    """``(user, None)`` if the user's own latest processing consent is a withdrawal,
-    ``(user, child)`` if their latest decision for the child is."""
-    if not users:
-        return set()
-    latest: dict[tuple[int, int | None], str] = {}
-    rows = (
-        Consent.objects.filter(kind=Kind.PROCESSING, given_by_id__in=users)
-        .filter(subject_person_id__in=children)
-        .values_list("given_by_id", "subject_person_id", "decision")
-        .order_by("id")
-    )
-    for user, child, decision in rows:
-        latest[(user, child)] = decision
-    own = (
-        Consent.objects.filter(kind=Kind.PROCESSING, subject_user_id__in=users)
-        .values_list("subject_user_id", "decision")
-        .order_by("id")
-    )
-    for user, decision in own:
-        latest[(user, None)] = decision
-    return {key for key, decision in latest.items() if decision == Consent.Decision.WITHDRAW}

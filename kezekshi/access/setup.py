@@ -325,8 +325,6 @@ def save_settings(
 def block_card(
     *, credential: Credential, by: User | None, reason: str, lost: bool = False
 ) -> Credential:
-    """Block a credential at once (``services.block_credential``) and move the rules'
+    """Block a credential at once; ``services.block_credential`` also moves the rules'
     version, so edge gateways drop it from their whitelists at the next sync."""
-    credential = services.block_credential(credential=credential, by=by, reason=reason, lost=lost)
-    services.bump_rules(school_id=credential.school_id)
-    return credential
+    return services.block_credential(credential=credential, by=by, reason=reason, lost=lost)

@@ -222,9 +222,9 @@ class ReplaceForm(forms.Form):
 class PinForm(forms.Form):
     pin = forms.RegexField(
         label=_("PIN"),
-        regex=r"^\d{4,8}$",
+        regex=r"^\d{6,8}$",
         widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
-        error_messages={"invalid": _("A PIN has 4 to 8 digits.")},
+        error_messages={"invalid": _("A PIN has 6 to 8 digits.")},
     )
 
 

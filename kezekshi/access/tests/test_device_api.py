@@ -48,14 +48,14 @@ def test_an_unknown_card_is_denied_and_recorded(turnstile: Any, groups: Any) -> 
 def test_outside_the_window_and_on_sunday_the_pupil_is_refused(
     turnstile: Any, card: Any, groups: Any
 ) -> None:
-    late = turnstile.post(DECIDE, {"credential": "123,45678", "time": "2026-11-30T21:00:00+05:00"})
+    late = turnstile.post(DECIDE, {"credential": "123,45678", "time": "2025-12-01T21:00:00+05:00"})
     assert late.json()["reason"] == "outside_hours"
     sunday = turnstile.post(
-        DECIDE, {"credential": "123,45678", "time": "2026-11-29T09:00:00+05:00"}
+        DECIDE, {"credential": "123,45678", "time": "2025-11-30T09:00:00+05:00"}
     )
     assert sunday.json()["reason"] == "day_off"
     holiday = turnstile.post(
-        DECIDE, {"credential": "123,45678", "time": "2026-12-16T09:00:00+05:00"}
+        DECIDE, {"credential": "123,45678", "time": "2025-12-16T09:00:00+05:00"}
     )
     assert holiday.json()["reason"] == "day_off"  # Independence Day
 
@@ -229,7 +229,7 @@ def test_malformed_json_is_a_clear_400(turnstile: Any) -> None:
 def test_late_events_are_placed_by_their_time(
     turnstile: Any, card: Any, main_door: Any, pupil: Any
 ) -> None:
-    morning = dt.datetime(2026, 11, 30, 7, 52, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    morning = dt.datetime(2025, 12, 1, 7, 52, tzinfo=dt.timezone(dt.timedelta(hours=5)))
     afternoon = morning.replace(hour=14, minute=5)
     turnstile.post(EVENTS, {"events": [_event("2", direction="out", time=afternoon.isoformat())]})
     # The morning entry arrives after the afternoon exit (the gateway was offline).
