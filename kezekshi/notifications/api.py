@@ -7,6 +7,7 @@ Newest first. ``after_id`` asks for what arrived since the last poll (ids above 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
@@ -18,11 +19,19 @@ from kezekshi.notifications.models import Notification
 
 router = Router(tags=["notifications"], auth=AUTH)
 MAX_LIMIT = 100
+# The largest id the database holds (a signed 64-bit integer): a bigger one is a 422,
+# not an overflow in the query.
+MAX_ID = 2**63 - 1
+NoticeId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class FeedQuery(Schema):
-    after_id: int | None = Field(None, ge=0, description="only notices newer than this id")
-    before_id: int | None = Field(None, ge=1, description="only notices older than this id")
+    after_id: int | None = Field(
+        None, ge=0, le=MAX_ID, description="only notices newer than this id"
+    )
+    before_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="only notices older than this id"
+    )
     limit: int = Field(50, ge=1, le=MAX_LIMIT)
 
 
@@ -44,7 +53,7 @@ class FeedOut(Schema):
 
 class ReadIn(Schema):
     # Mark only these; leave it out to mark every unread notice.
-    ids: list[int] | None = Field(None, max_length=1000)
+    ids: list[NoticeId] | None = Field(None, max_length=1000)
 
 
 class ReadOut(Schema):

@@ -66,13 +66,15 @@ def _represents(request: HttpRequest, child: Pupil) -> bool:
 
 
 def _month(raw: str | None) -> tuple[int, int]:
-    try:
-        year, month = (int(part) for part in (raw or "").split("-"))
-        dt.date(year, month, 1)
-    except ValueError:
-        today = _today()
-        return today.year, today.month
-    return year, month
+    """The ``YYYY-MM`` asked for, in 1900–2100; this month for anything else."""
+    year_text, _sep, month_text = (raw or "").partition("-")
+    digits = all(part.isascii() and part.isdecimal() for part in (year_text, month_text))
+    if digits and len(year_text) == 4 and len(month_text) <= 2:
+        year, month = int(year_text), int(month_text)
+        if 1900 <= year <= 2100 and 1 <= month <= 12:
+            return year, month
+    today = _today()
+    return today.year, today.month
 
 
 def _shift_month(year: int, month: int, by: int) -> str:

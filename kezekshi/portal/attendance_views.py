@@ -39,6 +39,7 @@ from kezekshi.accounts.roles import Perm
 from kezekshi.core.errors import ServiceError
 from kezekshi.core.models import School
 from kezekshi.people.models import Pupil, SchoolClass
+from kezekshi.portal.setup_forms import FIRST_DAY, LAST_DAY, parse_day, parse_id
 from kezekshi.privacy import audit
 from kezekshi.privacy.blocking import sees_blocked
 
@@ -71,17 +72,19 @@ def _today() -> dt.date:
 
 
 def _date(raw: str | None) -> dt.date:
-    try:
-        return dt.date.fromisoformat(raw or "")
-    except ValueError:
-        return _today()
+    """The ISO date asked for, between 1900 and 2100 (a day either side must still be
+    a date); today for anything else."""
+    return parse_day(raw) or _today()
 
 
 def _month(raw: str | None) -> tuple[int, int]:
-    try:
-        year, month = (int(part) for part in (raw or "").split("-"))
-        dt.date(year, month, 1)
-    except ValueError:
+    """The ``YYYY-MM`` asked for, in 1900–2100; this month for anything else."""
+    year_text, _sep, month_text = (raw or "").partition("-")
+    year, month = parse_id(year_text), parse_id(month_text)
+    if year is None or month is None or not 1 <= month <= 12:
+        today = _today()
+        return today.year, today.month
+    if not FIRST_DAY.year <= year <= LAST_DAY.year:
         today = _today()
         return today.year, today.month
     return year, month
@@ -103,9 +106,10 @@ def _chosen_class(
     raw = request.GET.get("class", "")
     if not raw:
         return classes, classes.first()
-    if not raw.isdecimal():
+    class_id = parse_id(raw)
+    if class_id is None:
         raise Http404
-    return classes, get_object_or_404(classes, pk=raw)
+    return classes, get_object_or_404(classes, pk=class_id)
 
 
 def _audit_list(

@@ -331,8 +331,11 @@ def inside(request: HttpRequest) -> HttpResponse:
     """Who is inside now, per zone: counts, and the list searchable by name or class."""
     school = request.school  # type: ignore[attr-defined]
     zone = None
-    if request.GET.get("zone", "").isdigit():
-        zone = get_object_or_404(Zone, pk=request.GET["zone"], school=school)
+    if request.GET.get("zone"):
+        zone_id = parse_id(request.GET["zone"])
+        if zone_id is None:
+            raise Http404
+        zone = get_object_or_404(Zone, pk=zone_id, school=school)
     search = request.GET.get("q", "").strip()
     rows = list(
         visible_to(

@@ -17,10 +17,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import F
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -35,6 +34,7 @@ from kezekshi.core.errors import ServiceError
 from kezekshi.core.models import School
 from kezekshi.people import selectors
 from kezekshi.people.models import Guardian, Pupil, SchoolClass
+from kezekshi.portal.setup_forms import parse_day, parse_id
 from kezekshi.portal.visitor_forms import ExpectedVisitorForm, VisitorForm, WatchEntryForm
 from kezekshi.privacy import audit
 from kezekshi.privacy.blocking import visible_to
@@ -59,7 +59,7 @@ def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
 
 
 def _day(request: HttpRequest) -> dt.date:
-    return parse_date(request.GET.get("date", "") or "") or timezone.localdate()
+    return parse_day(request.GET.get("date")) or timezone.localdate()
 
 
 def _audit_list(request: HttpRequest, name: str, **details: Any) -> None:
@@ -314,7 +314,10 @@ def pickup_search(request: HttpRequest) -> HttpResponse:
     school: School = request.school  # type: ignore[attr-defined]
     school_class = None
     if request.GET.get("class"):
-        school_class = get_object_or_404(SchoolClass, pk=request.GET["class"], school=school)
+        class_id = parse_id(request.GET["class"])
+        if class_id is None:
+            raise Http404
+        school_class = get_object_or_404(SchoolClass, pk=class_id, school=school)
     search = request.GET.get("q", "").strip()
     found: list[Pupil] = []
     if search or school_class is not None:
@@ -390,11 +393,12 @@ def pickup_child(request: HttpRequest, pupil_id: int) -> HttpResponse:
 def pickup_record(request: HttpRequest, pupil_id: int) -> HttpResponse:
     pupil = _child(request, pupil_id)
     kind, _sep, raw_id = request.POST.get("collector", "").partition(":")
+    collector_id = parse_id(raw_id)
     guardian = trusted = None
-    if raw_id.isdigit() and kind == "guardian":
-        guardian = Guardian.objects.filter(pk=raw_id, school=request.school).first()  # type: ignore[attr-defined]
-    elif raw_id.isdigit() and kind == "trusted":
-        trusted = TrustedAdult.objects.filter(pk=raw_id, school=request.school).first()  # type: ignore[attr-defined]
+    if collector_id is not None and kind == "guardian":
+        guardian = Guardian.objects.filter(pk=collector_id, school=request.school).first()  # type: ignore[attr-defined]
+    elif collector_id is not None and kind == "trusted":
+        trusted = TrustedAdult.objects.filter(pk=collector_id, school=request.school).first()  # type: ignore[attr-defined]
     if guardian is None and trusted is None:
         return _child_page(request, pupil, error=_("Choose who is taking the child."), status=422)
     try:
