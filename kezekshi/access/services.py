@@ -21,6 +21,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from kezekshi.access import credentials as creds
+from kezekshi.access import presence
 from kezekshi.access.decisions import local_time
 from kezekshi.access.models import (
     AccessEvent,
@@ -360,8 +361,7 @@ def start_roll_call(*, school: School, by: User) -> RollCall:
     """Freeze the list of who is inside now, for ticking off at the assembly point."""
     roll_call = RollCall.objects.create(school=school, started_at=timezone.now(), started_by=by)
     # Presence from an earlier day is stale (a missed exit, the doors opened last time).
-    today = local_time(timezone.now()).replace(hour=0, minute=0, second=0, microsecond=0)
-    inside = Presence.objects.filter(school=school, zone__isnull=False, since__gte=today)
+    inside = presence.inside_today(school)
     RollCallEntry.objects.bulk_create(
         RollCallEntry(
             school=school, roll_call=roll_call, person_id=row.person_id, zone_id=row.zone_id
