@@ -255,7 +255,7 @@ def events(request: HttpRequest, payload: EventsIn) -> dict[str, Any]:
             "reason": answer.reason,
         }
     ordered = [results[i] for i in sorted(results)]
-    mode = decisions.settings_for(device.school_id).mode
+    mode = decisions.current_settings(device.school_id).mode
     return {
         "stored": len(stored),
         "errors": sum(1 for r in ordered if r["status"] == "error"),

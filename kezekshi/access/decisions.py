@@ -160,6 +160,7 @@ def forget_rules() -> None:
     """Drop every compiled rule set of this process (tests; a restored database)."""
     with _compile_lock:
         _compiled.clear()
+    forget_settings()
 
 
 # The calendar (holidays, vacations, shifts) is edited without raising ``rules_version``;
@@ -235,7 +236,7 @@ def _compile(school_id: int, version: int) -> Rules:
 
 def school_doors(school_id: int) -> dict[int, DoorRule]:
     """The school's doors as the decision cache holds them (current within a rules change)."""
-    return rules_for(school_id, settings_for(school_id).rules_version).doors
+    return rules_for(school_id, current_settings(school_id).rules_version).doors
 
 
 def settings_for(school_id: int) -> AccessSettings:
@@ -244,6 +245,31 @@ def settings_for(school_id: int) -> AccessSettings:
     if row is None:
         row, _created = AccessSettings.objects.get_or_create(school_id=school_id)
     return row
+
+
+# The settings row (mode, rules version) as decisions read it: at most this old. Reading
+# it costs more than the rest of a decision; a mode switched in another process reaches
+# the doors within the second, in this process at once (``forget_settings``).
+SETTINGS_MAX_AGE = 1.0
+_settings: dict[int, tuple[float, AccessSettings]] = {}
+
+
+def current_settings(school_id: int) -> AccessSettings:
+    """``settings_for`` for the hot path: read-only, shared, at most a second old."""
+    now = time.monotonic()
+    cached = _settings.get(school_id)
+    if cached is not None and now - cached[0] < SETTINGS_MAX_AGE:
+        return cached[1]
+    row = settings_for(school_id)
+    _settings[school_id] = (now, row)
+    return row
+
+
+def forget_settings(school_id: int | None = None) -> None:
+    if school_id is None:
+        _settings.clear()
+    else:
+        _settings.pop(school_id, None)
 
 
 @dataclass
@@ -442,7 +468,7 @@ def decide(
     Reads only; recording the pass is ``services.record_decision``. Never raises for a
     refusal: an unknown or invalid credential is a denial with its reason.
     """
-    access = settings_for(school_id)
+    access = current_settings(school_id)
     decision = Decision(
         allowed=False,
         reason="unknown_credential",

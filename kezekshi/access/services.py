@@ -21,7 +21,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from kezekshi.access import credentials as creds
-from kezekshi.access import presence
+from kezekshi.access import decisions, presence
 from kezekshi.access.decisions import local_time
 from kezekshi.access.models import (
     AccessEvent,
@@ -64,6 +64,12 @@ def bump_rules(*, school_id: int) -> None:
     """Tell every process's decision cache that the school's rules changed."""
     AccessSettings.objects.get_or_create(school_id=school_id)
     AccessSettings.objects.filter(school_id=school_id).update(rules_version=F("rules_version") + 1)
+    _forget_settings_on_commit(school_id)
+
+
+def _forget_settings_on_commit(school_id: int) -> None:
+    decisions.forget_settings(school_id)
+    transaction.on_commit(lambda: decisions.forget_settings(school_id))
 
 
 # --- devices --------------------------------------------------------------------------
@@ -346,6 +352,7 @@ def set_mode(*, school: School, mode: str, by: User) -> AccessSettings:
         return row
     row.mode, row.mode_changed_at, row.mode_changed_by = mode, timezone.now(), by
     row.save(update_fields=["mode", "mode_changed_at", "mode_changed_by"])
+    _forget_settings_on_commit(school.pk)
     if mode == AccessSettings.Mode.EVACUATION:
         start_roll_call(school=school, by=by)
     else:
@@ -742,12 +749,7 @@ def _queue_pass_notices(school_id: int, passed: list[AccessEvent], doors: dict[i
     ]
     if not candidates:
         return
-    repeat = dt.timedelta(
-        minutes=AccessSettings.objects.filter(school_id=school_id)
-        .values_list("notify_repeat_minutes", flat=True)
-        .first()
-        or 0
-    )
+    repeat = dt.timedelta(minutes=decisions.current_settings(school_id).notify_repeat_minutes)
     person_ids = {event.person_id for event in candidates if event.person_id is not None}
     earliest = min(event.occurred_at for event in candidates) - repeat
     latest = max(event.occurred_at for event in candidates) + repeat
