@@ -9,6 +9,7 @@ pool of threads (a2wsgi), which keeps its threads and their database connections
 URLs, same middleware, same views. ``WEB_THREADS`` sets the pool (default 8).
 """
 
+import gc
 import os
 from functools import lru_cache
 from typing import Any
@@ -25,6 +26,11 @@ django_wsgi = WSGIMiddleware(
     get_wsgi_application(),  # type: ignore[arg-type]
     workers=int(os.environ.get("WEB_THREADS", "8")),
 )
+
+
+# Everything loaded so far lives as long as the process: keep the collector from walking
+# it again and again (the pauses show as the slowest decisions).
+gc.freeze()
 
 
 @lru_cache(maxsize=4096)

@@ -86,6 +86,13 @@ class DoorRule:
     zone_id: int
     is_exit: bool
     name: dict[str, str]
+    parent_zone_id: int | None = None  # where passing out of ``zone_id`` leads; None: outside
+
+    def zone_after(self, direction: str) -> int | None:
+        return self.zone_id if direction == Direction.IN else self.parent_zone_id
+
+    def name_in(self, language: str) -> str:
+        return self.name.get(language) or self.name["kk"]
 
 
 @dataclass(frozen=True)
@@ -195,8 +202,9 @@ def _compile(school_id: int, version: int) -> Rules:
             door.zone_id,
             door.is_exit,
             {"kk": door.name_kk, "ru": door.name_ru, "en": door.name_en or door.name_ru},
+            door.zone.parent_id,
         )
-        for door in Door.objects.filter(school_id=school_id)
+        for door in Door.objects.filter(school_id=school_id).select_related("zone")
     }
     windows: dict[int, dict[int, list[tuple[dt.time, dt.time]]]] = {}
     for window in TimeWindow.objects.filter(school_id=school_id):

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from kezekshi.access import credentials as creds
 from kezekshi.access import decisions, presence
-from kezekshi.access.decisions import local_time
+from kezekshi.access.decisions import DoorRule, local_time
 from kezekshi.access.models import (
     AccessEvent,
     AccessSettings,
@@ -37,7 +37,6 @@ from kezekshi.access.models import (
     RollCallEntry,
     Visitor,
     WatchAlert,
-    WatchEntry,
 )
 from kezekshi.accounts.models import User
 from kezekshi.core import fanout
@@ -481,15 +480,13 @@ def _record(device: Device, reports: Sequence[PassReport], skew: dt.timedelta) -
         AccessEvent.objects.bulk_create(fresh)
         school_id = device.school_id
         passed = [event for event in fresh if event.allowed and event.person_id]
-        doors = {
-            door.pk: door
-            for door in Door.objects.filter(school_id=school_id).select_related("zone")
-        }
+        rules = decisions.rules_for(school_id, decisions.current_settings(school_id).rules_version)
+        doors = rules.doors
         _update_presence(school_id, passed, doors)
         _update_attendance(school_id, passed, doors)
         _use_exit_permits(passed, doors)
         _update_visitors([event for event in fresh if event.allowed and event.visitor_id])
-        _raise_watch_alerts(school_id, fresh, watch)
+        _raise_watch_alerts(school_id, fresh, watch, rules)
         _queue_pass_notices(school_id, passed, doors)
         _publish(school_id, fresh)
     fresh_ids = {event.pk for event in fresh}
@@ -510,14 +507,12 @@ def _record(device: Device, reports: Sequence[PassReport], skew: dt.timedelta) -
     return answers
 
 
-def _zone_after(event: AccessEvent, doors: dict[int, Door]) -> int | None:
+def _zone_after(event: AccessEvent, doors: dict[int, DoorRule]) -> int | None:
     door = doors.get(event.door_id) if event.door_id else None
-    if door is None:
-        return None
-    return door.zone_id if event.direction == Direction.IN else door.zone.parent_id
+    return door.zone_after(event.direction) if door is not None else None
 
 
-def _update_presence(school_id: int, passed: list[AccessEvent], doors: dict[int, Door]) -> None:
+def _update_presence(school_id: int, passed: list[AccessEvent], doors: dict[int, DoorRule]) -> None:
     latest: dict[int, AccessEvent] = {}
     for event in passed:
         assert event.person_id is not None
@@ -557,7 +552,9 @@ def _update_presence(school_id: int, passed: list[AccessEvent], doors: dict[int,
     _rewrite(changed, unique=["school", "person"], fields=["zone", "since", "door", "direction"])
 
 
-def _update_attendance(school_id: int, passed: list[AccessEvent], doors: dict[int, Door]) -> None:
+def _update_attendance(
+    school_id: int, passed: list[AccessEvent], doors: dict[int, DoorRule]
+) -> None:
     """First entry and last exit through the doors that lead outside, per local day."""
     spans: dict[tuple[int, dt.date], list[dt.datetime | None]] = {}
     for event in passed:
@@ -631,7 +628,7 @@ def _rewrite(rows: Sequence[_Locked], *, unique: list[str], fields: list[str]) -
     )
 
 
-def _use_exit_permits(passed: list[AccessEvent], doors: dict[int, Door]) -> None:
+def _use_exit_permits(passed: list[AccessEvent], doors: dict[int, DoorRule]) -> None:
     """Mark today's exit permit used when the pupil leaves through an outside door."""
     outs = [
         event
@@ -675,7 +672,9 @@ def _update_visitors(events: list[AccessEvent]) -> None:
             )
 
 
-def _raise_watch_alerts(school_id: int, fresh: list[AccessEvent], watch: dict[str, int]) -> None:
+def _raise_watch_alerts(
+    school_id: int, fresh: list[AccessEvent], watch: dict[str, int], rules: decisions.Rules
+) -> None:
     """An alert for each pass the server refused as watched, and for each entry of a
     watched person that a device let through by itself (it does not know the list)."""
     alerts = [
@@ -683,25 +682,12 @@ def _raise_watch_alerts(school_id: int, fresh: list[AccessEvent], watch: dict[st
         for event in fresh
         if event.record_no in watch
     ]
-    unchecked = [
-        event
-        for event in fresh
-        if event.record_no not in watch and event.person_id and event.direction == Direction.IN
-    ]
-    if unchecked:
-        entries: dict[int, tuple[int, dt.date | None]] = {
-            person_id: (pk, until)
-            for person_id, pk, until in WatchEntry.objects.filter(
-                school_id=school_id,
-                is_active=True,
-                person_id__in={event.person_id for event in unchecked},
-            ).values_list("person_id", "pk", "valid_until")
-        }
-        for event in unchecked:
-            found = entries.get(event.person_id)  # type: ignore[arg-type]
-            day = local_time(event.occurred_at).date()
-            if found is not None and (found[1] is None or day <= found[1]):
-                alerts.append(WatchAlert(school_id=school_id, entry_id=found[0], event=event))
+    for event in fresh:
+        if event.record_no in watch or not event.person_id or event.direction != Direction.IN:
+            continue
+        entry = rules.watch_entry(event.person_id, local_time(event.occurred_at).date())
+        if entry is not None:
+            alerts.append(WatchAlert(school_id=school_id, entry_id=entry, event=event))
     WatchAlert.objects.bulk_create(alerts)
     if alerts:
         payload = {"type": "watch", "alerts": [alert.pk for alert in alerts]}
@@ -726,11 +712,9 @@ def _pass_text(*, language: str, name: str, direction: str, at: dt.datetime, doo
         return _("%(name)s left school at %(time)s (%(door)s)") % values
 
 
-def _door_name(door: Door, language: str) -> str:
-    return str(getattr(door, f"name_{language}", "") or door.name_kk)
-
-
-def _queue_pass_notices(school_id: int, passed: list[AccessEvent], doors: dict[int, Door]) -> None:
+def _queue_pass_notices(
+    school_id: int, passed: list[AccessEvent], doors: dict[int, DoorRule]
+) -> None:
     """One notice per guardian per pass through an outside door, repeats suppressed.
 
     A pass is not told if the same person passed the same way within the school's
@@ -813,7 +797,7 @@ def _queue_pass_notices(school_id: int, passed: list[AccessEvent], doors: dict[i
                 name=name,
                 direction=event.direction,
                 at=event.occurred_at,
-                door=_door_name(door, language),
+                door=door.name_in(language),
             )
             notices.append(
                 notifications.Notice(
@@ -825,4 +809,4 @@ def _queue_pass_notices(school_id: int, passed: list[AccessEvent], doors: dict[i
                     person_id=event.person_id,
                 )
             )
-    notifications.enqueue(notices)
+    notifications.enqueue(notices, new_causes=True)

@@ -37,21 +37,26 @@ class Notice:
     person_id: int | None = None
 
 
-def enqueue(notices: Sequence[Notice]) -> list[int]:
+def enqueue(notices: Sequence[Notice], *, new_causes: bool = False) -> list[int]:
     """Write ``notices`` and queue their delivery, in the caller's transaction.
 
     Idempotent per ``(recipient, key)``: a notice already written is not written again.
-    Returns the ids of the rows written now.
+    ``new_causes`` says the keys name rows created in this very transaction (a pass just
+    stored), which no notice can name yet, so the look-up is skipped. Returns the ids of
+    the rows written now.
     """
     if not notices:
         return []
     from kezekshi.notifications.tasks import deliver_notifications
 
-    existing = set(
-        Notification.objects.filter(
-            recipient_id__in={n.recipient_id for n in notices}, key__in={n.key for n in notices}
-        ).values_list("recipient_id", "key")
-    )
+    existing: set[tuple[int, str]] = set()
+    if not new_causes:
+        existing = set(
+            Notification.objects.filter(
+                recipient_id__in={n.recipient_id for n in notices},
+                key__in={n.key for n in notices},
+            ).values_list("recipient_id", "key")
+        )
     rows, seen = [], set(existing)
     for notice in notices:
         if (notice.recipient_id, notice.key) in seen:

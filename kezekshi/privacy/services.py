@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -455,23 +455,22 @@ def withdrawn_processing(*, users: set[int], children: set[int]) -> set[tuple[in
     """Whose processing consent is withdrawn, for many users at once (notice fan-out).
 
     Holds ``(user, None)`` when the user's own latest decision is a withdrawal, and
-    ``(user, child)`` when their latest decision for that child is. Two queries.
+    ``(user, child)`` when their latest decision for that child is. One query.
     """
     if not users:
         return set()
     latest: dict[tuple[int, int | None], str] = {}
-    for user, child, decision in (
-        Consent.objects.filter(
-            kind=Kind.PROCESSING, given_by_id__in=users, subject_person_id__in=children
+    rows = (
+        Consent.objects.filter(kind=Kind.PROCESSING)
+        .filter(
+            Q(given_by_id__in=users, subject_person_id__in=children) | Q(subject_user_id__in=users)
         )
-        .values_list("given_by_id", "subject_person_id", "decision")
+        .values_list("given_by_id", "subject_person_id", "subject_user_id", "decision")
         .order_by("id")
-    ):
-        latest[(user, child)] = decision
-    for user, decision in (
-        Consent.objects.filter(kind=Kind.PROCESSING, subject_user_id__in=users)
-        .values_list("subject_user_id", "decision")
-        .order_by("id")
-    ):
-        latest[(user, None)] = decision
+    )
+    for given_by, child, own, decision in rows:
+        if own is not None and own in users:
+            latest[(own, None)] = decision
+        if child is not None and given_by in users:
+            latest[(given_by, child)] = decision
     return {key for key, decision in latest.items() if decision == Consent.Decision.WITHDRAW}
