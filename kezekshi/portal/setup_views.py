@@ -7,7 +7,8 @@ is shown on the form with the status it carries.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -63,9 +64,35 @@ def _page(
     )
 
 
-def _refused(form: forms.BaseForm, exc: ServiceError) -> int:
-    form.add_error(None, str(exc.message))
+T = TypeVar("T")
+
+
+def _refused(form: forms.BaseForm, exc: ServiceError, *, field: str | None = None) -> int:
+    form.add_error(field, str(exc.message))
     return exc.status
+
+
+def _submitted(
+    form: forms.BaseForm,
+    save: Callable[[dict[str, Any]], T],
+    *,
+    posted: bool,
+    field: str | None = None,
+) -> tuple[T | None, int]:
+    """Save a posted form through a service: ``save(form.cleaned_data)``.
+
+    Returns what ``save`` returned (None when nothing was posted, the form is invalid or
+    the service refused, its refusal then shown on the form at ``field``) and the status
+    to render the form with: 200 when nothing was posted, else 422 or the refusal's own.
+    """
+    if not posted:
+        return None, 200
+    if not form.is_valid():
+        return None, 422
+    try:
+        return save(form.cleaned_data), 200
+    except ServiceError as exc:
+        return None, _refused(form, exc, field=field)
 
 
 def _week(group: AccessGroup) -> list[tuple[str, str]]:
@@ -112,17 +139,14 @@ def _zone_page(request: HttpRequest, zone: Zone | None) -> HttpResponse:
             "parent": zone.parent_id,
         }
     form = ZoneForm(request.POST or None, initial=initial, school=school, exclude=zone)
-    status = 200
-    if request.method == "POST":
-        status = 422
-        if form.is_valid():
-            try:
-                setup.save_zone(school=school, zone=zone, **form.cleaned_data)
-            except ServiceError as exc:
-                status = _refused(form, exc)
-            else:
-                messages.success(request, _("The zone is saved."))
-                return redirect("portal:access_setup")
+    saved, status = _submitted(
+        form,
+        lambda data: setup.save_zone(school=school, zone=zone, **data),
+        posted=request.method == "POST",
+    )
+    if saved is not None:
+        messages.success(request, _("The zone is saved."))
+        return redirect("portal:access_setup")
     return _page(request, "zone.html", {"form": form, "zone": zone}, status=status)
 
 
@@ -151,17 +175,14 @@ def _door_page(request: HttpRequest, door: Door | None) -> HttpResponse:
             "is_exit": door.is_exit,
         }
     form = DoorForm(request.POST or None, initial=initial, school=school)
-    status = 200
-    if request.method == "POST":
-        status = 422
-        if form.is_valid():
-            try:
-                setup.save_door(school=school, door=door, **form.cleaned_data)
-            except ServiceError as exc:
-                status = _refused(form, exc)
-            else:
-                messages.success(request, _("The door is saved."))
-                return redirect("portal:access_setup")
+    saved, status = _submitted(
+        form,
+        lambda data: setup.save_door(school=school, door=door, **data),
+        posted=request.method == "POST",
+    )
+    if saved is not None:
+        messages.success(request, _("The door is saved."))
+        return redirect("portal:access_setup")
     return _page(request, "door.html", {"form": form, "door": door}, status=status)
 
 
@@ -208,16 +229,14 @@ def _secret_page(request: HttpRequest, device: Device, secret: str, *, fresh: bo
 def device_new(request: HttpRequest) -> HttpResponse:
     school = _school(request)
     form = DeviceForm(request.POST or None, school=school)
-    status = 200
-    if request.method == "POST":
-        status = 422
-        if form.is_valid():
-            try:
-                device, secret = setup.add_device(school=school, **form.cleaned_data)
-            except ServiceError as exc:
-                status = _refused(form, exc)
-            else:
-                return _secret_page(request, device, secret, fresh=True)
+    added, status = _submitted(
+        form,
+        lambda data: setup.add_device(school=school, **data),
+        posted=request.method == "POST",
+    )
+    if added is not None:
+        device, secret = added
+        return _secret_page(request, device, secret, fresh=True)
     return _page(request, "device.html", {"form": form, "device": None}, status=status)
 
 
@@ -235,17 +254,14 @@ def device_edit(request: HttpRequest, device_id: int) -> HttpResponse:
         "serial_number": device.serial_number,
     }
     form = DeviceForm(request.POST or None, initial=initial, school=school)
-    status = 200
-    if request.method == "POST":
-        status = 422
-        if form.is_valid():
-            try:
-                setup.change_device(device=device, **form.cleaned_data)
-            except ServiceError as exc:
-                status = _refused(form, exc)
-            else:
-                messages.success(request, _("The device is saved."))
-                return redirect("portal:access_devices")
+    saved, status = _submitted(
+        form,
+        lambda data: setup.change_device(device=device, **data),
+        posted=request.method == "POST",
+    )
+    if saved is not None:
+        messages.success(request, _("The device is saved."))
+        return redirect("portal:access_devices")
     return _page(request, "device.html", {"form": form, "device": device}, status=status)
 
 
@@ -297,15 +313,14 @@ def _group_page(
     editing = request.method == "POST" and week is None
     form = GroupForm(request.POST if editing else None, initial=initial, school=school, group=group)
     if editing:
-        status = 422
-        if form.is_valid():
-            try:
-                saved = setup.save_group(school=school, group=group, **form.cleaned_data)
-            except ServiceError as exc:
-                status = _refused(form, exc)
-            else:
-                messages.success(request, _("The access group is saved."))
-                return redirect("portal:access_group", group_id=saved.pk)
+        saved, status = _submitted(
+            form,
+            lambda data: setup.save_group(school=school, group=group, **data),
+            posted=True,
+        )
+        if saved is not None:
+            messages.success(request, _("The access group is saved."))
+            return redirect("portal:access_group", group_id=saved.pk)
     if group is not None and week is None:
         week = WeekForm(initial={f"day{day}": text for day, (_n, text) in enumerate(_week(group))})
     # The form lists every pupil and staff member by name: a read of personal data.
@@ -345,15 +360,12 @@ def group_week(request: HttpRequest, group_id: int) -> HttpResponse:
     school = _school(request)
     group = get_object_or_404(AccessGroup, pk=group_id, school=school)
     week = WeekForm(request.POST)
-    status = 422
-    if week.is_valid():
-        try:
-            setup.set_week(group=group, week=week.cleaned_data["week"])
-        except ServiceError as exc:
-            status = _refused(week, exc)
-        else:
-            messages.success(request, _("The weekly time windows are saved."))
-            return redirect("portal:access_group", group_id=group.pk)
+    saved, status = _submitted(
+        week, lambda data: setup.set_week(group=group, week=data["week"]), posted=True
+    )
+    if saved is not None:
+        messages.success(request, _("The weekly time windows are saved."))
+        return redirect("portal:access_group", group_id=group.pk)
     return _group_page(request, group, week=week, status=status)
 
 
@@ -366,17 +378,14 @@ def access_settings(request: HttpRequest) -> HttpResponse:
     school = _school(request)
     row = settings_for(school.pk)
     form = SettingsForm(request.POST or None, instance=row)
-    status = 200
-    if request.method == "POST":
-        status = 422
-        if form.is_valid():
-            try:
-                setup.save_settings(school=school, **form.cleaned_data)
-            except ServiceError as exc:
-                status = _refused(form, exc)
-            else:
-                messages.success(request, _("The access settings are saved."))
-                return redirect("portal:access_setup")
+    saved, status = _submitted(
+        form,
+        lambda data: setup.save_settings(school=school, **data),
+        posted=request.method == "POST",
+    )
+    if saved is not None:
+        messages.success(request, _("The access settings are saved."))
+        return redirect("portal:access_setup")
     return _page(request, "settings.html", {"form": form}, status=status)
 
 
@@ -476,21 +485,20 @@ def pupil_credentials(request: HttpRequest, pupil_id: int) -> HttpResponse:
 def issue_card(request: HttpRequest, person_id: int) -> HttpResponse:
     person = _holder(request, person_id)
     form = CardForm(request.POST)
-    status = 422
-    if form.is_valid():
-        try:
-            card = services.issue_card(
-                person=person,
-                uid=form.cleaned_data["uid"],
-                by=request.user,  # type: ignore[arg-type]
-                valid_until=_until(form.cleaned_data["valid_until"]),
-            )
-        except ServiceError as exc:
-            form.add_error("uid", str(exc.message))
-            status = exc.status
-        else:
-            messages.success(request, _("Card …%(last)s is issued.") % {"last": card.value[-4:]})
-            return redirect("portal:person_credentials", person_id=person.pk)
+    card, status = _submitted(
+        form,
+        lambda data: services.issue_card(
+            person=person,
+            uid=data["uid"],
+            by=request.user,  # type: ignore[arg-type]
+            valid_until=_until(data["valid_until"]),
+        ),
+        posted=True,
+        field="uid",
+    )
+    if card is not None:
+        messages.success(request, _("Card …%(last)s is issued.") % {"last": card.value[-4:]})
+        return redirect("portal:person_credentials", person_id=person.pk)
     return _credentials_page(request, person, card=form, status=status)
 
 
@@ -499,16 +507,15 @@ def issue_card(request: HttpRequest, person_id: int) -> HttpResponse:
 def set_pin(request: HttpRequest, person_id: int) -> HttpResponse:
     person = _holder(request, person_id)
     form = PinForm(request.POST)
-    status = 422
-    if form.is_valid():
-        try:
-            services.set_pin(person=person, pin=form.cleaned_data["pin"], by=request.user)  # type: ignore[arg-type]
-        except ServiceError as exc:
-            form.add_error("pin", str(exc.message))
-            status = exc.status
-        else:
-            messages.success(request, _("The PIN is set."))
-            return redirect("portal:person_credentials", person_id=person.pk)
+    saved, status = _submitted(
+        form,
+        lambda data: services.set_pin(person=person, pin=data["pin"], by=request.user),  # type: ignore[arg-type]
+        posted=True,
+        field="pin",
+    )
+    if saved is not None:
+        messages.success(request, _("The PIN is set."))
+        return redirect("portal:person_credentials", person_id=person.pk)
     return _credentials_page(request, person, pin=form, status=status)
 
 
@@ -543,23 +550,22 @@ def replace_card(request: HttpRequest, credential_id: int) -> HttpResponse:
     """A lost card: blocked at once and a new one issued to the same person, in one step."""
     credential, person = _credential(request, credential_id)
     form = ReplaceForm(request.POST, prefix=f"c{credential.pk}")
-    status = 422
-    if form.is_valid():
-        try:
-            new = services.replace_card(
-                credential=credential,
-                new_uid=form.cleaned_data["new_uid"],
-                by=request.user,  # type: ignore[arg-type]
-                reason=form.cleaned_data["reason"] or _("Lost"),
-            )
-        except ServiceError as exc:
-            form.add_error("new_uid", str(exc.message))
-            status = exc.status
-        else:
-            messages.success(
-                request,
-                _("Card …%(old)s is blocked; card …%(new)s is issued instead.")
-                % {"old": credential.value[-4:], "new": new.value[-4:]},
-            )
-            return redirect("portal:person_credentials", person_id=person.pk)
+    new, status = _submitted(
+        form,
+        lambda data: services.replace_card(
+            credential=credential,
+            new_uid=data["new_uid"],
+            by=request.user,  # type: ignore[arg-type]
+            reason=data["reason"] or _("Lost"),
+        ),
+        posted=True,
+        field="new_uid",
+    )
+    if new is not None:
+        messages.success(
+            request,
+            _("Card …%(old)s is blocked; card …%(new)s is issued instead.")
+            % {"old": credential.value[-4:], "new": new.value[-4:]},
+        )
+        return redirect("portal:person_credentials", person_id=person.pk)
     return _credentials_page(request, person, failed=(credential.pk, form), status=status)
