@@ -40,6 +40,7 @@ from kezekshi.core.errors import ServiceError
 from kezekshi.core.models import School
 from kezekshi.people.models import Pupil, SchoolClass
 from kezekshi.portal.setup_forms import FIRST_DAY, LAST_DAY, parse_day, parse_id
+from kezekshi.portal.setup_views import submitted
 from kezekshi.privacy import audit
 from kezekshi.privacy.blocking import sees_blocked
 
@@ -502,27 +503,22 @@ def excuse(request: HttpRequest) -> HttpResponse:
         "ends_on": _date(request.GET.get("date")),
     }
     form = ExcuseForm(request.POST or None, pupils=pupils, initial=initial)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                excuses.excuse_absence(
-                    pupil=data["pupil"],
-                    starts_on=data["starts_on"],
-                    ends_on=data["ends_on"],
-                    reason=data["reason"],
-                    by=_user(request),
-                )
-            except ServiceError as exc:
-                form.add_error(None, str(exc.message))
-                status = exc.status
-            else:
-                messages.success(request, _("The absence is excused."))
-                back = {"class": data["pupil"].school_class_id, "date": data["starts_on"]}
-                return redirect(f"{reverse('portal:attendance_day')}?{urlencode(back)}")
-        else:
-            status = 422
+    excused, status = submitted(
+        form,
+        lambda data: excuses.excuse_absence(
+            pupil=data["pupil"],
+            starts_on=data["starts_on"],
+            ends_on=data["ends_on"],
+            reason=data["reason"],
+            by=_user(request),
+        ),
+        posted=request.method == "POST",
+    )
+    if excused is not None:
+        messages.success(request, _("The absence is excused."))
+        data = form.cleaned_data
+        back = {"class": data["pupil"].school_class_id, "date": data["starts_on"]}
+        return redirect(f"{reverse('portal:attendance_day')}?{urlencode(back)}")
     if chosen is not None:
         # The form names the class's pupils: one read per page shown.
         _audit_list(
@@ -559,26 +555,20 @@ def permits(request: HttpRequest) -> HttpResponse:
         pupils=pupils,
         initial={"pupil": request.GET.get("pupil", ""), "date": today},
     )
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                excuses.give_exit_permit(
-                    pupil=data["pupil"],
-                    day=data["date"],
-                    leave_from=data["leave_from"],
-                    reason=data["reason"],
-                    by=_user(request),
-                )
-            except ServiceError as exc:
-                form.add_error(None, str(exc.message))
-                status = exc.status
-            else:
-                messages.success(request, _("The exit permit is given."))
-                return redirect(reverse("portal:attendance_permits") + _class_query(chosen))
-        else:
-            status = 422
+    given_permit, status = submitted(
+        form,
+        lambda data: excuses.give_exit_permit(
+            pupil=data["pupil"],
+            day=data["date"],
+            leave_from=data["leave_from"],
+            reason=data["reason"],
+            by=_user(request),
+        ),
+        posted=request.method == "POST",
+    )
+    if given_permit is not None:
+        messages.success(request, _("The exit permit is given."))
+        return redirect(reverse("portal:attendance_permits") + _class_query(chosen))
     given = ExitPermit.objects.filter(
         school=school, date__gte=today, pupil__school_class__in=classes
     ).select_related("pupil__person", "pupil__school_class")

@@ -72,7 +72,7 @@ def _refused(form: forms.BaseForm, exc: ServiceError, *, field: str | None = Non
     return exc.status
 
 
-def _submitted(
+def submitted(
     form: forms.BaseForm,
     save: Callable[[dict[str, Any]], T],
     *,
@@ -139,7 +139,7 @@ def _zone_page(request: HttpRequest, zone: Zone | None) -> HttpResponse:
             "parent": zone.parent_id,
         }
     form = ZoneForm(request.POST or None, initial=initial, school=school, exclude=zone)
-    saved, status = _submitted(
+    saved, status = submitted(
         form,
         lambda data: setup.save_zone(school=school, zone=zone, **data),
         posted=request.method == "POST",
@@ -175,7 +175,7 @@ def _door_page(request: HttpRequest, door: Door | None) -> HttpResponse:
             "is_exit": door.is_exit,
         }
     form = DoorForm(request.POST or None, initial=initial, school=school)
-    saved, status = _submitted(
+    saved, status = submitted(
         form,
         lambda data: setup.save_door(school=school, door=door, **data),
         posted=request.method == "POST",
@@ -229,7 +229,7 @@ def _secret_page(request: HttpRequest, device: Device, secret: str, *, fresh: bo
 def device_new(request: HttpRequest) -> HttpResponse:
     school = _school(request)
     form = DeviceForm(request.POST or None, school=school)
-    added, status = _submitted(
+    added, status = submitted(
         form,
         lambda data: setup.add_device(school=school, **data),
         posted=request.method == "POST",
@@ -254,7 +254,7 @@ def device_edit(request: HttpRequest, device_id: int) -> HttpResponse:
         "serial_number": device.serial_number,
     }
     form = DeviceForm(request.POST or None, initial=initial, school=school)
-    saved, status = _submitted(
+    saved, status = submitted(
         form,
         lambda data: setup.change_device(device=device, **data),
         posted=request.method == "POST",
@@ -313,7 +313,7 @@ def _group_page(
     editing = request.method == "POST" and week is None
     form = GroupForm(request.POST if editing else None, initial=initial, school=school, group=group)
     if editing:
-        saved, status = _submitted(
+        saved, status = submitted(
             form,
             lambda data: setup.save_group(school=school, group=group, **data),
             posted=True,
@@ -360,7 +360,7 @@ def group_week(request: HttpRequest, group_id: int) -> HttpResponse:
     school = _school(request)
     group = get_object_or_404(AccessGroup, pk=group_id, school=school)
     week = WeekForm(request.POST)
-    saved, status = _submitted(
+    saved, status = submitted(
         week, lambda data: setup.set_week(group=group, week=data["week"]), posted=True
     )
     if saved is not None:
@@ -378,7 +378,7 @@ def access_settings(request: HttpRequest) -> HttpResponse:
     school = _school(request)
     row = settings_for(school.pk)
     form = SettingsForm(request.POST or None, instance=row)
-    saved, status = _submitted(
+    saved, status = submitted(
         form,
         lambda data: setup.save_settings(school=school, **data),
         posted=request.method == "POST",
@@ -485,7 +485,7 @@ def pupil_credentials(request: HttpRequest, pupil_id: int) -> HttpResponse:
 def issue_card(request: HttpRequest, person_id: int) -> HttpResponse:
     person = _holder(request, person_id)
     form = CardForm(request.POST)
-    card, status = _submitted(
+    card, status = submitted(
         form,
         lambda data: services.issue_card(
             person=person,
@@ -507,7 +507,7 @@ def issue_card(request: HttpRequest, person_id: int) -> HttpResponse:
 def set_pin(request: HttpRequest, person_id: int) -> HttpResponse:
     person = _holder(request, person_id)
     form = PinForm(request.POST)
-    saved, status = _submitted(
+    saved, status = submitted(
         form,
         lambda data: services.set_pin(person=person, pin=data["pin"], by=request.user),  # type: ignore[arg-type]
         posted=True,
@@ -550,7 +550,7 @@ def replace_card(request: HttpRequest, credential_id: int) -> HttpResponse:
     """A lost card: blocked at once and a new one issued to the same person, in one step."""
     credential, person = _credential(request, credential_id)
     form = ReplaceForm(request.POST, prefix=f"c{credential.pk}")
-    new, status = _submitted(
+    new, status = submitted(
         form,
         lambda data: services.replace_card(
             credential=credential,
