@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -34,6 +35,7 @@ from kezekshi.core.models import School
 from kezekshi.people.models import Person
 
 Window = tuple[dt.time, dt.time]
+Named = TypeVar("Named", Zone, Door, AccessGroup)
 
 
 def _same_school(school: School, *rows: object) -> None:
@@ -49,6 +51,19 @@ def _names(name_kk: str, name_ru: str, name_en: str) -> dict[str, str]:
             "name_required", _("Give the name in Kazakh and in Russian."), status=422
         )
     return {"name_kk": name_kk[:200], "name_ru": name_ru[:200], "name_en": name_en.strip()[:200]}
+
+
+def _create_or_change(
+    model: type[Named], row: Named | None, *, school: School, fields: dict[str, Any]
+) -> Named:
+    """A new row of ``model`` in ``school`` with ``fields`` when ``row`` is None, else
+    ``row`` with ``fields`` set and saved."""
+    if row is None:
+        return model.objects.create(school=school, **fields)
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.save()
+    return row
 
 
 # --- zones and doors ------------------------------------------------------------------
@@ -76,12 +91,7 @@ def save_zone(
                 raise ServiceError("zone_cycle", _("A zone cannot lie inside itself."), status=422)
             ancestor = ancestor.parent
     fields = {**_names(name_kk, name_ru, name_en), "kind": kind, "parent": parent}
-    if zone is None:
-        zone = Zone.objects.create(school=school, **fields)
-    else:
-        for name, value in fields.items():
-            setattr(zone, name, value)
-        zone.save()
+    zone = _create_or_change(Zone, zone, school=school, fields=fields)
     services.bump_rules(school_id=school.pk)
     return zone
 
@@ -104,12 +114,7 @@ def save_door(
     if not 1 <= lanes <= 32:
         raise ServiceError("invalid_lanes", _("A door has 1 to 32 lanes."), status=422)
     fields = {**_names(name_kk, name_ru, name_en), "zone": zone, "lanes": lanes, "is_exit": is_exit}
-    if door is None:
-        door = Door.objects.create(school=school, **fields)
-    else:
-        for name, value in fields.items():
-            setattr(door, name, value)
-        door.save()
+    door = _create_or_change(Door, door, school=school, fields=fields)
     services.bump_rules(school_id=school.pk)
     return door
 
@@ -117,12 +122,33 @@ def save_door(
 # --- devices --------------------------------------------------------------------------
 
 
-def _check_device_place(school: School, door: Door | None, lane: int, direction: str) -> None:
+def _device_fields(
+    school: School,
+    *,
+    name: str,
+    kind: str,
+    door: Door | None,
+    lane: int,
+    direction: str,
+    serial_number: str,
+) -> dict[str, Any]:
+    """A device's checked fields, names trimmed to their columns: a known kind, a door of
+    ``school``, a lane the door has and a known direction (or none)."""
+    if kind not in Device.Kind.values:
+        raise ServiceError("invalid_kind", _("Unknown kind of device."), status=422)
     _same_school(school, door)
     if direction and direction not in Direction.values:
         raise ServiceError("invalid_direction", _("Unknown direction."), status=422)
     if lane < 1 or (door is not None and lane > door.lanes):
         raise ServiceError("invalid_lane", _("The door has no lane with this number."), status=422)
+    return {
+        "name": name.strip()[:200],
+        "kind": kind,
+        "door": door,
+        "lane": lane,
+        "direction": direction,
+        "serial_number": serial_number.strip()[:100],
+    }
 
 
 @transaction.atomic
@@ -137,18 +163,16 @@ def add_device(
     serial_number: str = "",
 ) -> tuple[Device, str]:
     """Register a device; returns it with its secret, which is shown once and never again."""
-    if kind not in Device.Kind.values:
-        raise ServiceError("invalid_kind", _("Unknown kind of device."), status=422)
-    _check_device_place(school, door, lane, direction)
-    return services.register_device(
-        school=school,
-        name=name.strip()[:200],
+    fields = _device_fields(
+        school,
+        name=name,
         kind=kind,
         door=door,
         lane=lane,
         direction=direction,
-        serial_number=serial_number.strip()[:100],
+        serial_number=serial_number,
     )
+    return services.register_device(school=school, **fields)
 
 
 def _forget_on_commit(device_id: int) -> None:
@@ -167,13 +191,18 @@ def change_device(
     serial_number: str = "",
 ) -> Device:
     """Change where a device stands and what it is; its secret stays."""
-    if kind not in Device.Kind.values:
-        raise ServiceError("invalid_kind", _("Unknown kind of device."), status=422)
-    _check_device_place(device.school, door, lane, direction)
-    device.name, device.kind, device.door = name.strip()[:200], kind, door
-    device.lane, device.direction = lane, direction
-    device.serial_number = serial_number.strip()[:100]
-    device.save(update_fields=["name", "kind", "door", "lane", "direction", "serial_number"])
+    fields = _device_fields(
+        device.school,
+        name=name,
+        kind=kind,
+        door=door,
+        lane=lane,
+        direction=direction,
+        serial_number=serial_number,
+    )
+    for field, value in fields.items():
+        setattr(device, field, value)
+    device.save(update_fields=list(fields))
     _forget_on_commit(device.pk)
     return device
 
@@ -231,12 +260,7 @@ def save_group(
         "valid_until": valid_until,
         "open_on_days_off": open_on_days_off,
     }
-    if group is None:
-        group = AccessGroup.objects.create(school=school, **fields)
-    else:
-        for name, value in fields.items():
-            setattr(group, name, value)
-        group.save()
+    group = _create_or_change(AccessGroup, group, school=school, fields=fields)
     group.doors.set(doors)
     group.persons.set(persons if members == AccessGroup.Members.LISTED else [])
     services.bump_rules(school_id=school.pk)
