@@ -9,6 +9,7 @@ keyword-only arguments and leaves an entry in the audit log.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -59,6 +60,27 @@ def _as(user: User, pupil: Pupil) -> str:
     )
 
 
+def _as_for_enrolled(user: User, pupil: Pupil) -> str:
+    """As ``_as``; also refuses a pupil who no longer studies here (409 ``not_enrolled``)."""
+    issued_as = _as(user, pupil)
+    if not pupil.is_active:
+        raise ServiceError("not_enrolled", _("The pupil no longer studies here."), status=409)
+    return issued_as
+
+
+def _audit_change(*, by: User, pupil: Pupil, target: str, details: dict[str, Any]) -> None:
+    """The audit log entry of a write about ``pupil``. ``details`` never carry the reason
+    given: it may tell of an illness; the log says that the row exists, not why."""
+    audit.record(
+        action=audit.Action.CHANGE,
+        actor=by,
+        school=pupil.school,
+        person=pupil.person,
+        target=target,
+        details=details,
+    )
+
+
 def _reason(reason: str) -> str:
     text = " ".join(reason.split())
     if not text:
@@ -84,9 +106,7 @@ def excuse_absence(
     than ``EXCUSE_PAST_DAYS`` ago or ``EXCUSE_AHEAD_DAYS`` ahead; an empty reason.
     Excuses may overlap; each is kept as entered.
     """
-    issued_as = _as(by, pupil)
-    if not pupil.is_active:
-        raise ServiceError("not_enrolled", _("The pupil no longer studies here."), status=409)
+    issued_as = _as_for_enrolled(by, pupil)
     if ends_on < starts_on:
         raise ServiceError("invalid_dates", _("The last day is before the first."), status=422)
     if (ends_on - starts_on).days + 1 > EXCUSE_MAX_DAYS:
@@ -118,12 +138,9 @@ def excuse_absence(
         reason=_reason(reason),
         entered_by=by,
     )
-    # The reason may tell of an illness: the log says that an excuse exists, not why.
-    audit.record(
-        action=audit.Action.CHANGE,
-        actor=by,
-        school=pupil.school,
-        person=pupil.person,
+    _audit_change(
+        by=by,
+        pupil=pupil,
         target="access.excuse",
         details={
             "excuse": excuse.pk,
@@ -151,9 +168,7 @@ def give_exit_permit(
     lets the pupil out from that time (``decisions``). Refuses days in the past or more
     than ``PERMIT_AHEAD_DAYS`` ahead, a pupil who left the school, and an empty reason.
     """
-    issued_as = _as(by, pupil)
-    if not pupil.is_active:
-        raise ServiceError("not_enrolled", _("The pupil no longer studies here."), status=409)
+    issued_as = _as_for_enrolled(by, pupil)
     today = _today()
     day = day or today
     if day < today or day > today + dt.timedelta(days=PERMIT_AHEAD_DAYS):
@@ -172,11 +187,9 @@ def give_exit_permit(
         issued_by=by,
         issued_as=issued_as,
     )
-    audit.record(
-        action=audit.Action.CHANGE,
-        actor=by,
-        school=pupil.school,
-        person=pupil.person,
+    _audit_change(
+        by=by,
+        pupil=pupil,
         target="access.exit_permit",
         details={
             "permit": permit.pk,
@@ -203,11 +216,9 @@ def cancel_exit_permit(*, permit: ExitPermit, by: User) -> ExitPermit:
         return permit
     permit.cancelled_at = timezone.now()
     permit.save(update_fields=["cancelled_at"])
-    audit.record(
-        action=audit.Action.CHANGE,
-        actor=by,
-        school=permit.pupil.school,
-        person=permit.pupil.person,
+    _audit_change(
+        by=by,
+        pupil=permit.pupil,
         target="access.exit_permit",
         details={"permit": permit.pk, "cancelled": True},
     )
