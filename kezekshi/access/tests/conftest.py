@@ -4,9 +4,11 @@ with its secret, access groups for the pupils and the staff, and a pupil with a 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -49,6 +51,36 @@ class Terminal:
             device_id=self.device.pk, secret=self.secret, method="GET", path=path, body=b""
         )
         return self.client.get(path, headers=headers)  # type: ignore[arg-type]
+
+
+ALMATY = ZoneInfo("Asia/Almaty")
+_record_numbers = itertools.count(1)
+
+
+def almaty_at(day: str, time: str) -> dt.datetime:
+    """A moment given in Almaty local time: ``almaty_at("2025-03-04", "08:05")``."""
+    return dt.datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=ALMATY)
+
+
+def record_pass(
+    terminal: Terminal, person_id: int, when: dt.datetime, direction: str = "in"
+) -> None:
+    """One allowed pass of ``person_id`` through ``terminal`` at ``when``, recorded as a
+    turnstile reports it (``services.record_passes``), with a record number of its own."""
+    services.record_passes(
+        device=terminal.device,
+        reports=[
+            services.PassReport(
+                record_no=f"r{next(_record_numbers)}",
+                direction=direction,
+                occurred_at=when,
+                allowed=True,
+                reason="ok",
+                door_id=terminal.device.door_id,
+                person_id=person_id,
+            )
+        ],
+    )
 
 
 @pytest.fixture

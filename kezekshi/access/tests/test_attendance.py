@@ -10,7 +10,6 @@ import datetime as dt
 import itertools
 from typing import Any
 from unittest import mock
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -20,7 +19,8 @@ from django.test.utils import CaptureQueriesContext
 from kezekshi.access import attendance, excuses
 from kezekshi.access.attendance import Mark
 from kezekshi.access.models import AbsenceAlert, AccessSettings, Door, Excuse, ExitPermit
-from kezekshi.access.services import PassReport, bump_rules, record_passes
+from kezekshi.access.services import bump_rules
+from kezekshi.access.tests.conftest import almaty_at, record_pass
 from kezekshi.accounts.models import User
 from kezekshi.accounts.roles import Role
 from kezekshi.core.calendar import WorkingCalendar
@@ -32,30 +32,7 @@ from kezekshi.people.models import Person, Pupil, SchoolClass, StaffMember
 from kezekshi.privacy.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
-ALMATY = ZoneInfo("Asia/Almaty")
 _numbers = itertools.count(1)
-
-
-def at(day: str, time: str) -> dt.datetime:
-    """A moment given in Almaty local time."""
-    return dt.datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=ALMATY)
-
-
-def pass_(terminal: Any, person_id: int, when: dt.datetime, direction: str = "in") -> None:
-    record_passes(
-        device=terminal.device,
-        reports=[
-            PassReport(
-                record_no=f"r{next(_numbers)}",
-                direction=direction,
-                occurred_at=when,
-                allowed=True,
-                reason="ok",
-                door_id=terminal.device.door_id,
-                person_id=person_id,
-            )
-        ],
-    )
 
 
 def another_pupil(school: School, school_class: SchoolClass, first_name: str) -> Pupil:
@@ -87,13 +64,13 @@ def test_a_day_is_present_late_absent_or_excused(
     late = another_pupil(school, school_class, "Дана")
     away = another_pupil(school, school_class, "Ерлан")
     ill = another_pupil(school, school_class, "Жанар")
-    pass_(turnstile, pupil.person_id, at("2025-03-04", "07:52"))
-    pass_(turnstile, pupil.person_id, at("2025-03-04", "13:35"), "out")
-    pass_(turnstile, late.person_id, at("2025-03-04", "08:06"))
+    record_pass(turnstile, pupil.person_id, almaty_at("2025-03-04", "07:52"))
+    record_pass(turnstile, pupil.person_id, almaty_at("2025-03-04", "13:35"), "out")
+    record_pass(turnstile, late.person_id, almaty_at("2025-03-04", "08:06"))
     _excuse(ill, "2025-03-04", "2025-03-05")
     # when
     report = attendance.class_day(
-        school_class=school_class, day=dt.date(2025, 3, 4), now=at("2025-03-04", "20:00")
+        school_class=school_class, day=dt.date(2025, 3, 4), now=almaty_at("2025-03-04", "20:00")
     )
     # then
     marks = {row.pupil.pk: row.days[0] for row in report.rows}
@@ -122,10 +99,10 @@ def test_today_before_the_shift_starts_is_expected_not_absent(
     school_class: SchoolClass, pupil: Pupil, shifts: list[Shift]
 ) -> None:
     early = attendance.class_day(
-        school_class=school_class, day=dt.date(2025, 3, 4), now=at("2025-03-04", "08:04")
+        school_class=school_class, day=dt.date(2025, 3, 4), now=almaty_at("2025-03-04", "08:04")
     )
     later = attendance.class_day(
-        school_class=school_class, day=dt.date(2025, 3, 4), now=at("2025-03-04", "08:06")
+        school_class=school_class, day=dt.date(2025, 3, 4), now=almaty_at("2025-03-04", "08:06")
     )
     assert early.rows[0].days[0].mark == Mark.EXPECTED
     assert later.rows[0].days[0].mark == Mark.ABSENT
@@ -135,9 +112,9 @@ def test_the_grace_period_is_the_schools(
     school: School, school_class: SchoolClass, pupil: Pupil, shifts: list[Shift], turnstile: Any
 ) -> None:
     AccessSettings.objects.update_or_create(school=school, defaults={"late_grace_minutes": 10})
-    pass_(turnstile, pupil.person_id, at("2025-03-04", "08:08"))
+    record_pass(turnstile, pupil.person_id, almaty_at("2025-03-04", "08:08"))
     report = attendance.class_day(
-        school_class=school_class, day=dt.date(2025, 3, 4), now=at("2025-03-04", "20:00")
+        school_class=school_class, day=dt.date(2025, 3, 4), now=almaty_at("2025-03-04", "20:00")
     )
     assert report.rows[0].days[0].mark == Mark.PRESENT
 
@@ -146,9 +123,9 @@ def test_a_pass_through_an_inner_door_is_not_attendance(
     school: School, school_class: SchoolClass, pupil: Pupil, shifts: list[Shift], turnstile: Any
 ) -> None:
     Door.objects.filter(pk=turnstile.device.door_id).update(is_exit=False)
-    pass_(turnstile, pupil.person_id, at("2025-03-04", "07:50"))
+    record_pass(turnstile, pupil.person_id, almaty_at("2025-03-04", "07:50"))
     report = attendance.class_day(
-        school_class=school_class, day=dt.date(2025, 3, 4), now=at("2025-03-04", "20:00")
+        school_class=school_class, day=dt.date(2025, 3, 4), now=almaty_at("2025-03-04", "20:00")
     )
     assert report.rows[0].days[0].mark == Mark.ABSENT
 
@@ -156,9 +133,9 @@ def test_a_pass_through_an_inner_door_is_not_attendance(
 def test_the_month_grid_knows_weekends_and_moved_holidays(
     school: School, school_class: SchoolClass, pupil: Pupil, shifts: list[Shift], turnstile: Any
 ) -> None:
-    pass_(turnstile, pupil.person_id, at("2025-03-03", "07:40"))
+    record_pass(turnstile, pupil.person_id, almaty_at("2025-03-03", "07:40"))
     month = attendance.class_month(
-        school_class=school_class, year=2025, month=3, now=at("2025-03-12", "20:00")
+        school_class=school_class, year=2025, month=3, now=almaty_at("2025-03-12", "20:00")
     )
     days = {day.date.day: day.mark for day in month.rows[0].days}
     assert len(month.days) == 31
@@ -177,16 +154,16 @@ def test_reports_cost_a_handful_of_queries_whatever_the_class_size(
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:
             attendance.class_month(
-                school_class=school_class, year=2025, month=3, now=at("2025-03-12", "20:00")
+                school_class=school_class, year=2025, month=3, now=almaty_at("2025-03-12", "20:00")
             )
-            attendance.school_now(school=school, now=at("2025-03-12", "09:00"))
+            attendance.school_now(school=school, now=almaty_at("2025-03-12", "09:00"))
         return len(captured)
 
     queries()  # the first run creates the school's settings row
     few = queries()
     for n in range(10):
         child = another_pupil(school, school_class, f"Бала{n}")
-        pass_(turnstile, child.person_id, at("2025-03-05", "07:45"))
+        record_pass(turnstile, child.person_id, almaty_at("2025-03-05", "07:45"))
     assert queries() == few <= 20
 
 
@@ -195,8 +172,8 @@ def test_the_school_right_now_counts_by_class(
 ) -> None:
     second = SchoolClass.objects.create(school=school, grade=7, letter="Б", shift=2)
     another_pupil(school, second, "Дана")
-    pass_(turnstile, pupil.person_id, at("2025-03-04", "08:20"))
-    now = attendance.school_now(school=school, now=at("2025-03-04", "09:00"))
+    record_pass(turnstile, pupil.person_id, almaty_at("2025-03-04", "08:20"))
+    now = attendance.school_now(school=school, now=almaty_at("2025-03-04", "09:00"))
     by_class = {row.school_class.pk: row.counts for row in now.classes}
     assert by_class[school_class.pk] == {"late": 1}
     assert by_class[second.pk] == {"expected": 1}  # the second shift starts at 13:30
@@ -218,9 +195,9 @@ def test_blocked_pupils_are_left_out_unless_asked_for(
 
 def test_staff_time_sheet_has_hours_per_day(school: School, turnstile: Any, teacher: User) -> None:
     staff = StaffMember.objects.get(person__user=teacher)
-    pass_(turnstile, staff.person_id, at("2025-03-04", "07:30"))
-    pass_(turnstile, staff.person_id, at("2025-03-04", "16:15"), "out")
-    pass_(turnstile, staff.person_id, at("2025-03-05", "07:45"))
+    record_pass(turnstile, staff.person_id, almaty_at("2025-03-04", "07:30"))
+    record_pass(turnstile, staff.person_id, almaty_at("2025-03-04", "16:15"), "out")
+    record_pass(turnstile, staff.person_id, almaty_at("2025-03-05", "07:45"))
     sheet = attendance.staff_month(school=school, year=2025, month=3)
     assert [row.staff for row in sheet] == [staff]
     days = {day.date.day: day for day in sheet[0].days}
@@ -346,7 +323,7 @@ def test_a_guardian_permit_lets_the_pupil_out_during_lessons(
     body = {
         "credential": "123,45678",
         "direction": "out",
-        "time": at(day.isoformat(), "10:00").isoformat(),
+        "time": almaty_at(day.isoformat(), "10:00").isoformat(),
     }
     refused = turnstile.post("/api/v1/access/decide", body)
     assert refused.json()["reason"] == "exit_permit_required"
@@ -386,12 +363,12 @@ def test_the_class_teacher_is_alerted_after_three_working_days_away(
     # weekend and the moved Women's Day (Mon 10) do not count; Дана is excused on Tuesday
     excused = another_pupil(school, school_class, "Дана")
     for child in (pupil, excused):
-        pass_(turnstile, child.person_id, at("2025-03-06", "07:50"))
+        record_pass(turnstile, child.person_id, almaty_at("2025-03-06", "07:50"))
     _excuse(excused, "2025-03-11", "2025-03-11")
     # when: the alerts run on Tuesday 11 March (two working days away) and Wednesday 12
-    tuesday = attendance.send_absence_alerts(school=school, now=at("2025-03-11", "19:30"))
-    wednesday = attendance.send_absence_alerts(school=school, now=at("2025-03-12", "19:30"))
-    again = attendance.send_absence_alerts(school=school, now=at("2025-03-12", "21:00"))
+    tuesday = attendance.send_absence_alerts(school=school, now=almaty_at("2025-03-11", "19:30"))
+    wednesday = attendance.send_absence_alerts(school=school, now=almaty_at("2025-03-12", "19:30"))
+    again = attendance.send_absence_alerts(school=school, now=almaty_at("2025-03-12", "21:00"))
     # then: one alert, on Wednesday, about Әлия only, in the teacher's language
     assert tuesday == [] and again == []
     assert [(a.pupil_id, a.date, a.days) for a in wednesday] == [
@@ -412,9 +389,9 @@ def test_an_alert_repeats_only_after_another_full_window(
     teacher: User,
 ) -> None:
     # given: Әлия came on Thursday 6 March and not since
-    pass_(turnstile, pupil.person_id, at("2025-03-06", "07:50"))
+    record_pass(turnstile, pupil.person_id, almaty_at("2025-03-06", "07:50"))
     runs = [
-        attendance.send_absence_alerts(school=school, now=at(day, "19:30"))
+        attendance.send_absence_alerts(school=school, now=almaty_at(day, "19:30"))
         for day in ("2025-03-12", "2025-03-13", "2025-03-14", "2025-03-17")
     ]
     assert [len(run) for run in runs] == [1, 0, 0, 1]
@@ -424,7 +401,7 @@ def test_an_alert_repeats_only_after_another_full_window(
 def test_the_command_runs_for_today_and_is_idempotent(
     school: School, school_class: SchoolClass, pupil: Pupil, shifts: list[Shift], teacher: User
 ) -> None:
-    moment = at("2025-03-12", "19:30")
+    moment = almaty_at("2025-03-12", "19:30")
     with mock.patch("django.utils.timezone.now", return_value=moment.astimezone(dt.UTC)):
         call_command("absence_alerts", verbosity=0)
         call_command("absence_alerts", verbosity=0)
@@ -436,7 +413,7 @@ def test_no_alerts_when_the_school_turned_them_off(
     school: School, school_class: SchoolClass, pupil: Pupil, shifts: list[Shift], teacher: User
 ) -> None:
     AccessSettings.objects.update_or_create(school=school, defaults={"absence_alert_days": 0})
-    assert attendance.send_absence_alerts(school=school, now=at("2025-03-12", "19:30")) == []
+    assert attendance.send_absence_alerts(school=school, now=almaty_at("2025-03-12", "19:30")) == []
 
 
 def test_counts_include_blocked_pupils_whom_the_rows_leave_out(
@@ -445,13 +422,13 @@ def test_counts_include_blocked_pupils_whom_the_rows_leave_out(
     from django.utils import timezone
 
     # given a pupil who came late and whose data are then blocked
-    pass_(turnstile, pupil.person_id, at("2025-03-04", "08:20"))
+    record_pass(turnstile, pupil.person_id, almaty_at("2025-03-04", "08:20"))
     pupil.person.blocked_at = timezone.now()
     pupil.person.save(update_fields=["blocked_at"])
     # when the counts are asked for by a role that does not see blocked pupils
-    now = attendance.school_now(school=school, now=at("2025-03-04", "09:00"))
+    now = attendance.school_now(school=school, now=almaty_at("2025-03-04", "09:00"))
     day = attendance.class_day(
-        school_class=school_class, day=dt.date(2025, 3, 4), now=at("2025-03-04", "09:00")
+        school_class=school_class, day=dt.date(2025, 3, 4), now=almaty_at("2025-03-04", "09:00")
     )
     # then the pupil is counted, but not listed
     assert now.totals["late"] == 1 and now.total == 1

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import itertools
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
 
 from kezekshi.access.models import Excuse, ExitPermit
-from kezekshi.access.services import PassReport, record_passes
 from kezekshi.access.tests import conftest as access_fixtures
+from kezekshi.access.tests.conftest import ALMATY, almaty_at, record_pass
 from kezekshi.accounts.models import User
 from kezekshi.accounts.roles import ROLE_PERMISSIONS, Perm, Role
 from kezekshi.conftest import verified_client
@@ -29,8 +27,6 @@ building = access_fixtures.building
 main_door = access_fixtures.main_door
 shifts = access_fixtures.shifts
 turnstile = access_fixtures.turnstile
-ALMATY = ZoneInfo("Asia/Almaty")
-_numbers = itertools.count(1)
 DAY = "2025-03-04"  # a Tuesday
 
 
@@ -39,27 +35,6 @@ def client_of(user: User) -> Any:
     client = verified_client(user)
     client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     return client
-
-
-def at(day: str, time: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=ALMATY)
-
-
-def pass_(terminal: Any, person_id: int, when: dt.datetime, direction: str = "in") -> None:
-    record_passes(
-        device=terminal.device,
-        reports=[
-            PassReport(
-                record_no=f"p{next(_numbers)}",
-                direction=direction,
-                occurred_at=when,
-                allowed=True,
-                reason="ok",
-                door_id=terminal.device.door_id,
-                person_id=person_id,
-            )
-        ],
-    )
 
 
 def _staff(school: School, user: User, last_name: str) -> StaffMember:
@@ -126,8 +101,8 @@ def test_the_class_day_shows_times_and_is_audited(
     school_class: SchoolClass, pupil: Pupil, shifts: Any, turnstile: Any, admin: User
 ) -> None:
     # given: Әлия came at 08:12 (late) and left at 13:40
-    pass_(turnstile, pupil.person_id, at(DAY, "08:12"))
-    pass_(turnstile, pupil.person_id, at(DAY, "13:40"), "out")
+    record_pass(turnstile, pupil.person_id, almaty_at(DAY, "08:12"))
+    record_pass(turnstile, pupil.person_id, almaty_at(DAY, "13:40"), "out")
     client = client_of(admin)
     # when
     page = client.get(f"/attendance/day/?class={school_class.pk}&date={DAY}")
@@ -142,7 +117,7 @@ def test_the_class_day_shows_times_and_is_audited(
 def test_the_class_day_export_is_a_workbook_and_an_audited_export(
     school_class: SchoolClass, pupil: Pupil, shifts: Any, turnstile: Any, admin: User
 ) -> None:
-    pass_(turnstile, pupil.person_id, at(DAY, "07:55"))
+    record_pass(turnstile, pupil.person_id, almaty_at(DAY, "07:55"))
     response = client_of(admin).get(
         f"/attendance/day/?class={school_class.pk}&date={DAY}&format=xlsx"
     )
@@ -156,7 +131,7 @@ def test_the_class_day_export_is_a_workbook_and_an_audited_export(
 def test_the_month_grid_and_its_export(
     school_class: SchoolClass, pupil: Pupil, shifts: Any, turnstile: Any, admin: User
 ) -> None:
-    pass_(turnstile, pupil.person_id, at(DAY, "07:55"))
+    record_pass(turnstile, pupil.person_id, almaty_at(DAY, "07:55"))
     client = client_of(admin)
     page = client.get(f"/attendance/month/?class={school_class.pk}&month=2025-03")
     assert page.status_code == 200 and "07:55" in page.content.decode()
@@ -172,8 +147,8 @@ def test_the_staff_time_sheet_is_for_the_school_admin(
     school: School, turnstile: Any, admin: User, teacher: User
 ) -> None:
     staff = StaffMember.objects.get(person__user=teacher)
-    pass_(turnstile, staff.person_id, at(DAY, "07:30"))
-    pass_(turnstile, staff.person_id, at(DAY, "15:45"), "out")
+    record_pass(turnstile, staff.person_id, almaty_at(DAY, "07:30"))
+    record_pass(turnstile, staff.person_id, almaty_at(DAY, "15:45"), "out")
     assert client_of(teacher).get("/attendance/staff/?month=2025-03").status_code == 403
     client = client_of(admin)
     page = client.get("/attendance/staff/?month=2025-03").content.decode()
@@ -277,7 +252,7 @@ def test_the_dashboard_counts_today_and_exports_them(
     # given: no shifts are set up (nobody is absent yet today) and Әлия came in just now
     from django.utils import timezone
 
-    pass_(turnstile, pupil.person_id, timezone.now() - dt.timedelta(minutes=1))
+    record_pass(turnstile, pupil.person_id, timezone.now() - dt.timedelta(minutes=1))
     people_services.create_pupil(
         school=school, last_name="Бекова", first_name="Дана", school_class=school_class
     )
@@ -300,7 +275,7 @@ def test_counts_include_blocked_pupils_while_their_names_stay_hidden(
     from django.utils import timezone
 
     # given: Әлия came in just now and her data are blocked; a classmate has not come
-    pass_(turnstile, pupil.person_id, timezone.now() - dt.timedelta(minutes=1))
+    record_pass(turnstile, pupil.person_id, timezone.now() - dt.timedelta(minutes=1))
     people_services.create_pupil(
         school=school, last_name="Бекова", first_name="Дана", school_class=school_class
     )
