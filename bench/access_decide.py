@@ -32,16 +32,15 @@ from access_setup import (
     Connection,
     Seeded,
     Server,
-    database_argument,
+    access_bench_parser,
     get_request,
     latency_summary,
     machine,
     percentile,
+    run_on_throwaway_database,
     seed_school,
     signed_request,
-    use_database,
 )
-from benchdb import throwaway_database
 
 # A request still waiting to be sent this long after it was due is given up (counted as
 # dropped, with an infinite latency): the server has fallen behind the offered rate.
@@ -166,25 +165,14 @@ def p99_ms(run: Run) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    database_argument(parser)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument(
-        "--interface",
-        choices=["asgi", "wsgi"],
-        default="asgi",
-        help="serve kezekshi.asgi (as make demo does) or kezekshi.wsgi, to compare",
-    )
-    parser.add_argument("--pupils", type=int, default=3000)
+    parser = access_bench_parser(__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=20.0, help="at the fixed rate")
     parser.add_argument("--max-seconds", type=float, default=10.0, help="at the max rate")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--skip-record", action="store_true", help="only read-only decisions")
     args = parser.parse_args()
-    use_database(args.database)
-    with throwaway_database("bench_decide") as engine:
-        return run(args, engine=engine)
+    return run_on_throwaway_database(args, suffix="bench_decide", run=run)
 
 
 def run(args: argparse.Namespace, *, engine: str) -> int:

@@ -24,14 +24,13 @@ from access_setup import (
     Connection,
     Seeded,
     Server,
-    database_argument,
+    access_bench_parser,
     latency_summary,
-    machine,
+    run_on_throwaway_database,
     seed_school,
+    server_banner,
     signed_request,
-    use_database,
 )
-from benchdb import throwaway_database
 
 
 def batches(seeded: Seeded, port: int, *, batch: int, count: int) -> list[bytes]:
@@ -90,23 +89,12 @@ async def upload(port: int, requests: list[bytes], *, connections: int) -> tuple
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    database_argument(parser)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument(
-        "--interface",
-        choices=["asgi", "wsgi"],
-        default="asgi",
-        help="serve kezekshi.asgi (as make demo does) or kezekshi.wsgi, to compare",
-    )
-    parser.add_argument("--pupils", type=int, default=3000)
+    parser = access_bench_parser(__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=1000, help="events per batch (≤ 1000)")
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--connections", type=int, default=4)
     args = parser.parse_args()
-    use_database(args.database)
-    with throwaway_database("bench_events") as engine:
-        return run(args, engine=engine)
+    return run_on_throwaway_database(args, suffix="bench_events", run=run)
 
 
 def run(args: argparse.Namespace, *, engine: str) -> int:
@@ -115,8 +103,7 @@ def run(args: argparse.Namespace, *, engine: str) -> int:
     seeded = seed_school(pupils=args.pupils)
     with Server(workers=args.workers, interface=args.interface) as server:
         load = f"this process, {args.connections} keep-alive connections"
-        print(f"server: uvicorn kezekshi.{args.interface}:application --workers {args.workers}; "
-              f"load: {load}; {machine()}")  # fmt: skip
+        print(server_banner(args, load=load))
         warm = batches(seeded, server.port, batch=50, count=4)
         asyncio.run(upload(server.port, warm, connections=2))  # every worker compiled, connected
         requests = batches(seeded, server.port, batch=args.batch, count=args.batches)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime as dt
 import json
@@ -24,10 +25,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from benchdb import ROOT, make_school
+from benchdb import ROOT, make_school, throwaway_database
 
 PUPILS_PER_CLASS = 25
 LANES = 8
@@ -380,6 +382,40 @@ def database_argument(parser: Any) -> None:
         default="postgres" if os.environ.get("DATABASE_URL") else "sqlite",
         help="sqlite (a temporary file) or postgres (DATABASE_URL, by default "
         "postgres://postgres@127.0.0.1:5432/kezekshi_bench; a throwaway database beside it)",
+    )
+
+
+def access_bench_parser(description: str) -> argparse.ArgumentParser:
+    """The command line the access benchmarks share: the database, the server's worker
+    processes and interface, and how many pupils to seed; each adds its own load options."""
+    parser = argparse.ArgumentParser(description=description)
+    database_argument(parser)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--interface",
+        choices=["asgi", "wsgi"],
+        default="asgi",
+        help="serve kezekshi.asgi (as make demo does) or kezekshi.wsgi, to compare",
+    )
+    parser.add_argument("--pupils", type=int, default=3000)
+    return parser
+
+
+def run_on_throwaway_database(
+    args: argparse.Namespace, *, suffix: str, run: Callable[..., int]
+) -> int:
+    """``run(args, engine=...)`` on an empty, migrated database of the engine chosen with
+    ``--database``, dropped afterwards; returns its exit status."""
+    use_database(args.database)
+    with throwaway_database(suffix) as engine:
+        return run(args, engine=engine)
+
+
+def server_banner(args: argparse.Namespace, *, load: str) -> str:
+    """The line that says how the server was started, what load it gets, on what machine."""
+    return (
+        f"server: uvicorn kezekshi.{args.interface}:application --workers {args.workers}; "
+        f"load: {load}; {machine()}"
     )
 
 

@@ -37,15 +37,14 @@ from access_setup import (
     Connection,
     Seeded,
     Server,
-    database_argument,
+    access_bench_parser,
     latency_summary,
-    machine,
     percentile,
+    run_on_throwaway_database,
     seed_school,
+    server_banner,
     signed_request,
-    use_database,
 )
-from benchdb import throwaway_database
 
 
 async def rush(
@@ -151,30 +150,18 @@ def check(seeded: Seeded, sent_at: dict[int, dt.datetime]) -> tuple[list[float],
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    database_argument(parser)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument(
-        "--interface",
-        choices=["asgi", "wsgi"],
-        default="asgi",
-        help="serve kezekshi.asgi (as make demo does) or kezekshi.wsgi, to compare",
-    )
-    parser.add_argument("--pupils", type=int, default=3000)
+    parser = access_bench_parser(__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=100.0, help="passes/s in all; 0 = max")
     parser.add_argument("--seed", type=int, default=750)
     args = parser.parse_args()
-    use_database(args.database)
-    with throwaway_database("bench_rush") as engine:
-        return run(args, engine=engine)
+    return run_on_throwaway_database(args, suffix="bench_rush", run=run)
 
 
 def run(args: argparse.Namespace, *, engine: str) -> int:
     seeded = seed_school(pupils=args.pupils)
     with Server(workers=args.workers, interface=args.interface) as server:
         offered = f"{args.rate:.0f} passes/s" if args.rate else "each lane as fast as answered"
-        print(f"server: uvicorn kezekshi.{args.interface}:application --workers {args.workers}; "
-              f"load: this process, 8 lanes, {offered}; {machine()}")  # fmt: skip
+        print(server_banner(args, load=f"this process, 8 lanes, {offered}"))
         sent_at, answered, seconds = asyncio.run(rush(seeded, server.port, rate=args.rate,
                                                       seed=args.seed))  # fmt: skip
     to_enqueued, problems = check(seeded, sent_at)
