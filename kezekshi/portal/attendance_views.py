@@ -116,14 +116,7 @@ def _chosen_class(
 def _audit_list(
     request: HttpRequest, *, action: str, what: str, shown: int, **details: Any
 ) -> None:
-    audit.record(
-        action=action,
-        actor=_user(request),
-        school=_school(request),
-        target=request.path,
-        details={"list": what, "shown": shown, **details},
-        request=request,
-    )
+    audit.record_list(request=request, what=what, action=action, shown=shown, **details)
 
 
 def _wants_xlsx(request: HttpRequest) -> bool:

@@ -60,14 +60,7 @@ def _language() -> str:
 
 
 def _audit_list(request: HttpRequest, what: str, **details: Any) -> None:
-    audit.record(
-        action=audit.Action.VIEW,
-        actor=request.user,  # type: ignore[arg-type]
-        school=request.school,  # type: ignore[attr-defined]
-        target=request.path,
-        details={"list": what, **details},
-        request=request,
-    )
+    audit.record_list(request=request, what=what, **details)
 
 
 # --- the live feed --------------------------------------------------------------------

@@ -63,15 +63,7 @@ def _day(request: HttpRequest) -> dt.date:
 
 
 def _audit_list(request: HttpRequest, name: str, **details: Any) -> None:
-    # A list of names is a read of personal data too: one entry per page shown.
-    audit.record(
-        action=audit.Action.VIEW,
-        actor=request.user,  # type: ignore[arg-type]
-        school=request.school,  # type: ignore[attr-defined]
-        target=request.path,
-        details={"list": name, **details},
-        request=request,
-    )
+    audit.record_list(request=request, what=name, **details)
 
 
 # --- visitors -------------------------------------------------------------------------

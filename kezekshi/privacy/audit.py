@@ -44,3 +44,17 @@ def record(
             created_at=timezone.now(),
         )
     )
+
+
+def record_list(
+    *, request: HttpRequest, what: str, action: str = Action.VIEW, **details: Any
+) -> AuditEntry:
+    """One entry for a page (or export) that shows a list of named people: a read too."""
+    return record(
+        action=action,
+        actor=request.user,  # type: ignore[arg-type]
+        school=request.school,  # type: ignore[attr-defined]
+        target=request.path,
+        details={"list": what, **details},
+        request=request,
+    )
