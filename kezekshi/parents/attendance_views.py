@@ -27,19 +27,12 @@ from kezekshi.access.attendance import Mark
 from kezekshi.access.decisions import local_time
 from kezekshi.access.models import ExitPermit
 from kezekshi.accounts.decorators import public_view
-from kezekshi.accounts.models import User
 from kezekshi.core.errors import ServiceError
+from kezekshi.parents.lookups import guardians_child, signed_in_user
 from kezekshi.people.models import Guardianship, Pupil
-from kezekshi.people.selectors import children_of
 
 # Days of the month a parent needs to see: the ones with school or with an excuse.
 SHOWN = {Mark.PRESENT, Mark.LATE, Mark.ABSENT, Mark.EXCUSED, Mark.EXPECTED}
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 def _today() -> dt.date:
@@ -51,9 +44,7 @@ def _child(request: HttpRequest, pupil_id: int) -> Pupil:
 
     A blocked child is found only by a legal representative.
     """
-    child = children_of(_user(request)).filter(pk=pupil_id).first()
-    if child is None:
-        raise Http404
+    child = guardians_child(request, pupil_id)
     if child.person.blocked_at is not None and not _represents(request, child):
         raise Http404
     return child
@@ -61,7 +52,7 @@ def _child(request: HttpRequest, pupil_id: int) -> Pupil:
 
 def _represents(request: HttpRequest, child: Pupil) -> bool:
     return Guardianship.objects.filter(
-        pupil=child, guardian__person__user=_user(request), is_legal_representative=True
+        pupil=child, guardian__person__user=signed_in_user(request), is_legal_representative=True
     ).exists()
 
 
@@ -175,7 +166,7 @@ def child_excuse(request: HttpRequest, pupil_id: int) -> HttpResponse:
             starts_on=data["starts_on"],
             ends_on=data["ends_on"],
             reason=data["reason"],
-            by=_user(request),
+            by=signed_in_user(request),
         ),
         _("The school now knows why your child is away."),
     )
@@ -194,7 +185,10 @@ def child_exit_permit(request: HttpRequest, pupil_id: int) -> HttpResponse:
         form,
         "parents/attendance/permit.html",
         lambda data: excuses.give_exit_permit(
-            pupil=child, leave_from=data["leave_from"], reason=data["reason"], by=_user(request)
+            pupil=child,
+            leave_from=data["leave_from"],
+            reason=data["reason"],
+            by=signed_in_user(request),
         ),
         _("Your child may leave school today at the time you gave."),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.views.decorators.http import require_http_methods, require_POST
@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from kezekshi.accounts.api import client_ip
 from kezekshi.accounts.decorators import public_view
 from kezekshi.core.errors import ServiceError
-from kezekshi.people.models import Pupil
+from kezekshi.parents.lookups import represented_child
 from kezekshi.privacy import services
 from kezekshi.privacy.models import BIOMETRIC_KINDS, Kind
 
@@ -80,21 +80,11 @@ def consent(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _child(request: HttpRequest, pupil_id: int) -> Pupil:
-    """One of the signed-in parent's children, or 404 (never someone else's)."""
-    return get_object_or_404(
-        Pupil.objects.select_related("person", "school").distinct(),
-        pk=pupil_id,
-        guardianships__guardian__person__user=request.user,
-        guardianships__is_legal_representative=True,
-    )
-
-
 @public_view
 @login_required(login_url="parents:home")
 @require_http_methods(["GET"])
 def biometrics(request: HttpRequest, pupil_id: int) -> HttpResponse:
-    pupil = _child(request, pupil_id)
+    pupil = represented_child(request, pupil_id)
     states = [
         (Kind(kind), services.biometric_state(pupil.person, kind)) for kind in BIOMETRIC_KINDS
     ]
@@ -105,7 +95,7 @@ def biometrics(request: HttpRequest, pupil_id: int) -> HttpResponse:
 @login_required(login_url="parents:home")
 @require_POST
 def decide_biometrics(request: HttpRequest, pupil_id: int) -> HttpResponse:
-    pupil = _child(request, pupil_id)
+    pupil = represented_child(request, pupil_id)
     try:
         services.decide_biometrics(
             user=request.user,  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -28,25 +28,11 @@ from kezekshi.accounts.decorators import public_view
 from kezekshi.accounts.models import User
 from kezekshi.notifications import services as notifications
 from kezekshi.notifications.models import Notification
+from kezekshi.parents.lookups import guardians_child, signed_in_user
 from kezekshi.people.models import Guardianship, Pupil
-from kezekshi.people.selectors import children_of
 
 REFRESH_SECONDS = 60
 FEED_PAGE = 50
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
-def _own_child(request: HttpRequest, pupil_id: int) -> Pupil:
-    """One of the signed-in guardian's children; anyone else's child is not found."""
-    child = children_of(_user(request)).filter(pk=pupil_id).first()
-    if child is None:
-        raise Http404
-    return child
 
 
 def _pass_refusal(user: User, child: Pupil) -> str:
@@ -82,7 +68,7 @@ def _pass(request: HttpRequest, child: Pupil, template: str) -> HttpResponse:
         "refresh_seconds": REFRESH_SECONDS,
         "time_zone": settings.SCHOOL_TIME_ZONE,
     }
-    refusal = _pass_refusal(_user(request), child)
+    refusal = _pass_refusal(signed_in_user(request), child)
     if refusal:
         context["refused"] = refusal
         return render(request, template, context, status=403)
@@ -104,7 +90,7 @@ def _pass(request: HttpRequest, child: Pupil, template: str) -> HttpResponse:
 @never_cache
 @require_GET
 def child_pass(request: HttpRequest, pupil_id: int) -> HttpResponse:
-    return _pass(request, _own_child(request, pupil_id), "parents/passes/pass.html")
+    return _pass(request, guardians_child(request, pupil_id), "parents/passes/pass.html")
 
 
 @public_view
@@ -113,14 +99,16 @@ def child_pass(request: HttpRequest, pupil_id: int) -> HttpResponse:
 @require_GET
 def child_pass_code(request: HttpRequest, pupil_id: int) -> HttpResponse:
     """The QR code alone, for the pass page to swap in before the last one expires."""
-    return _pass(request, _own_child(request, pupil_id), "parents/passes/code.html")
+    return _pass(request, guardians_child(request, pupil_id), "parents/passes/code.html")
 
 
 @public_view
 @login_required(login_url="parents:home")
 @require_GET
 def feed(request: HttpRequest) -> HttpResponse:
-    rows = Notification.objects.filter(recipient=_user(request)).order_by("-created_at", "-pk")
+    rows = Notification.objects.filter(recipient=signed_in_user(request)).order_by(
+        "-created_at", "-pk"
+    )
     page = Paginator(rows, FEED_PAGE).get_page(request.GET.get("page"))
     unread = rows.filter(read_at__isnull=True).count()
     return render(
@@ -134,6 +122,6 @@ def feed(request: HttpRequest) -> HttpResponse:
 @login_required(login_url="parents:home")
 @require_POST
 def feed_read(request: HttpRequest) -> HttpResponse:
-    notifications.mark_read(recipient_id=_user(request).pk)
+    notifications.mark_read(recipient_id=signed_in_user(request).pk)
     messages.success(request, _("All notifications are marked read."))
     return redirect("parents:notifications")

@@ -16,10 +16,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from kezekshi.access import pickups
 from kezekshi.access.models import TrustedAdult
 from kezekshi.accounts.decorators import public_view
-from kezekshi.accounts.models import User
 from kezekshi.core.errors import ServiceError
 from kezekshi.core.validators import normalize_phone
-from kezekshi.people.models import Pupil
+from kezekshi.parents.lookups import represented_child, signed_in_user
 
 
 class TrustedAdultForm(forms.Form):
@@ -35,29 +34,12 @@ class TrustedAdultForm(forms.Form):
         return normalize_phone(self.cleaned_data["phone"])
 
 
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
-def _child(request: HttpRequest, pupil_id: int) -> Pupil:
-    """One of the signed-in parent's children they legally represent, or 404."""
-    return get_object_or_404(
-        Pupil.objects.select_related("person", "school", "school_class").distinct(),
-        pk=pupil_id,
-        is_active=True,
-        guardianships__guardian__person__user=request.user,
-        guardianships__is_legal_representative=True,
-    )
-
-
 @public_view
 @login_required(login_url="parents:home")
 @require_http_methods(["GET", "POST"])
 def trusted_adults(request: HttpRequest, pupil_id: int) -> HttpResponse:
     """The child's trusted adults, and the form to name another."""
-    pupil = _child(request, pupil_id)
+    pupil = represented_child(request, pupil_id, studying=True)
     form = TrustedAdultForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -67,7 +49,7 @@ def trusted_adults(request: HttpRequest, pupil_id: int) -> HttpResponse:
                 full_name=data["full_name"],
                 phone=data["phone"],
                 relation=data["relation"],
-                by=_user(request),
+                by=signed_in_user(request),
             )
         except (ServiceError, ValidationError) as exc:
             form.add_error(None, str(getattr(exc, "message", exc)))
@@ -85,9 +67,9 @@ def trusted_adults(request: HttpRequest, pupil_id: int) -> HttpResponse:
 @login_required(login_url="parents:home")
 @require_POST
 def revoke(request: HttpRequest, pupil_id: int, adult_id: int) -> HttpResponse:
-    pupil = _child(request, pupil_id)
+    pupil = represented_child(request, pupil_id, studying=True)
     adult = get_object_or_404(TrustedAdult, pk=adult_id, pupil=pupil)
-    pickups.revoke_trusted_adult(adult=adult, by=_user(request))
+    pickups.revoke_trusted_adult(adult=adult, by=signed_in_user(request))
     messages.success(
         request, _("%(name)s may no longer collect the child.") % {"name": adult.full_name}
     )

@@ -26,6 +26,7 @@ from kezekshi.accounts.api import client_ip
 from kezekshi.accounts.decorators import public_view
 from kezekshi.accounts.models import User
 from kezekshi.core.errors import ServiceError
+from kezekshi.parents.lookups import signed_in_user
 from kezekshi.people.models import SchoolClass, Sex
 from kezekshi.privacy import requests as subject_requests
 from kezekshi.privacy import subject_data
@@ -35,12 +36,6 @@ from kezekshi.privacy.subject_data import Subject
 
 RequestKind = SubjectRequest.Kind
 View = Callable[..., HttpResponse]
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 def _refused(request: HttpRequest, exc: ServiceError) -> HttpResponse:
@@ -59,7 +54,7 @@ def for_subject(action: str) -> Callable[[View], View]:
         def wrapper(request: HttpRequest, subject: str, *args: Any, **kwargs: Any) -> HttpResponse:
             try:
                 found = subject_data.subject_for(
-                    _user(request), subject, action=action, request=request
+                    signed_in_user(request), subject, action=action, request=request
                 )
             except ServiceError as exc:
                 return _refused(request, exc)
@@ -75,7 +70,7 @@ def for_subject(action: str) -> Callable[[View], View]:
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     """Whose data the parent may see, and every request they filed with its answer."""
-    subjects = subject_data.subjects_of(_user(request))
+    subjects = subject_data.subjects_of(signed_in_user(request))
     rows: dict[int, SubjectRequest] = {}
     for subject in subjects:
         rows.update({row.pk: row for row in subject_data.requests_about(subject)})
@@ -145,7 +140,9 @@ def _download(document: dict[str, Any], name: str) -> HttpResponse:
 @for_subject("privacy:export")
 def export_json(request: HttpRequest, subject: Subject) -> HttpResponse:
     document = subject_data.export(subject)
-    subject_data.record_export([subject], user=_user(request), form="json", request=request)
+    subject_data.record_export(
+        [subject], user=signed_in_user(request), form="json", request=request
+    )
     return _download(document, f"kezekshi-{subject.key}-{timezone.now():%Y%m%d}.json")
 
 
@@ -154,7 +151,7 @@ def export_json(request: HttpRequest, subject: Subject) -> HttpResponse:
 @require_GET
 def family_export(request: HttpRequest) -> HttpResponse:
     """The parent's own data and every represented child's, in one JSON file."""
-    user = _user(request)
+    user = signed_in_user(request)
     document = subject_data.family_export(user)
     subject_data.record_export(
         subject_data.subjects_of(user), user=user, form="json", request=request
@@ -169,7 +166,9 @@ def family_export(request: HttpRequest) -> HttpResponse:
 def print_page(request: HttpRequest, subject: Subject) -> HttpResponse:
     """Everything held, as a page to read on paper (the browser's Print / Save as PDF)."""
     held = subject_data.held_about(subject)
-    subject_data.record_export([subject], user=_user(request), form="print", request=request)
+    subject_data.record_export(
+        [subject], user=signed_in_user(request), form="print", request=request
+    )
     response = render(
         request,
         "parents/privacy/print.html",
@@ -235,7 +234,7 @@ def file_request(request: HttpRequest, subject: Subject) -> HttpResponse:
 @require_POST
 @for_subject("privacy:withdraw")
 def withdraw(request: HttpRequest, subject: Subject) -> HttpResponse:
-    user = _user(request)
+    user = signed_in_user(request)
     context = Context(
         phone=user.phone or "",
         ip=client_ip(request),
@@ -339,7 +338,7 @@ def correct(request: HttpRequest, subject: Subject) -> HttpResponse:
 @require_POST
 def contact(request: HttpRequest) -> HttpResponse:
     """The parent's own e-mail and language: changed at once, no request needed."""
-    user = _user(request)
+    user = signed_in_user(request)
     subject = subject_data.own_subject(user)
     try:
         changed = subject_requests.change_contact(
