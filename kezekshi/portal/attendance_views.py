@@ -39,8 +39,7 @@ from kezekshi.accounts.roles import Perm
 from kezekshi.core.errors import ServiceError
 from kezekshi.core.models import School
 from kezekshi.people.models import Pupil, SchoolClass
-from kezekshi.portal.setup_forms import FIRST_DAY, LAST_DAY, parse_day, parse_id
-from kezekshi.portal.setup_views import submitted
+from kezekshi.portal.inputs import FIRST_DAY, LAST_DAY, parse_day, parse_id, submitted
 from kezekshi.privacy import audit
 from kezekshi.privacy.blocking import sees_blocked
 

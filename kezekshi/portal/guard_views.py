@@ -44,7 +44,7 @@ from kezekshi.accounts.decorators import staff_view
 from kezekshi.accounts.roles import Perm
 from kezekshi.core import fanout
 from kezekshi.core.errors import ServiceError
-from kezekshi.portal.setup_forms import parse_id, parse_ids
+from kezekshi.portal.inputs import parse_id, parse_ids
 from kezekshi.privacy import audit
 from kezekshi.privacy.blocking import visible_to
 

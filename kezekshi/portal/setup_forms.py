@@ -12,7 +12,6 @@ from typing import Any
 
 from django import forms
 from django.db.models import Q
-from django.utils.dateparse import parse_date
 from django.utils.translation import gettext_lazy as _
 
 from kezekshi.access.models import AccessGroup, AccessSettings, Device, Direction, Door, Zone
@@ -226,45 +225,3 @@ class PinForm(forms.Form):
         widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
         error_messages={"invalid": _("A PIN has 6 to 8 digits.")},
     )
-
-
-# --- request input shared by the access-control pages ---------------------------------
-
-# The largest id a database column holds (a signed 64-bit integer).
-MAX_ID = 2**63 - 1
-# Dates the pages accept: a day either side must still be a date, and nobody means
-# year 1 or 9999 when they type a URL by hand.
-FIRST_DAY = dt.date(1900, 1, 1)
-LAST_DAY = dt.date(2100, 12, 31)
-
-
-def parse_id(text: str | None) -> int | None:
-    """A positive id typed into a URL (``?zone=3``); None for anything else ("abc",
-    "²", "-1", a number no column holds)."""
-    text = (text or "").strip()
-    if not (text.isascii() and text.isdecimal()) or len(text) > 19:
-        return None
-    value = int(text)
-    return value if 0 < value <= MAX_ID else None
-
-
-def parse_ids(text: str | None, *, limit: int) -> list[int] | None:
-    """Comma-separated ids (``?ids=1,2,3``), at most ``limit`` of them; None when any
-    of them is not an id, or there are too many."""
-    parts = [part for part in (text or "").split(",") if part.strip()]
-    if len(parts) > limit:
-        return None
-    ids = [parse_id(part) for part in parts]
-    return None if any(value is None for value in ids) else [v for v in ids if v is not None]
-
-
-def parse_day(text: str | None) -> dt.date | None:
-    """An ISO date typed into a URL (``?date=2026-11-30``), between 1900 and 2100;
-    None for anything else (``2024-02-30``, ``2024-13-01``, ``0001-01-01``)."""
-    try:
-        day = parse_date((text or "").strip())
-    except ValueError:
-        return None
-    if day is None or not FIRST_DAY <= day <= LAST_DAY:
-        return None
-    return day

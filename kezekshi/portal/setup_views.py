@@ -7,8 +7,7 @@ is shown on the form with the status it carries.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -26,9 +25,9 @@ from kezekshi.access.decisions import settings_for
 from kezekshi.access.models import AccessGroup, Credential, Device, Door, Zone
 from kezekshi.accounts.decorators import staff_view
 from kezekshi.accounts.roles import Perm
-from kezekshi.core.errors import ServiceError
 from kezekshi.core.models import School
 from kezekshi.people.models import Person, Pupil
+from kezekshi.portal.inputs import submitted
 from kezekshi.portal.setup_forms import (
     WEEKDAYS,
     BlockForm,
@@ -62,37 +61,6 @@ def _page(
         {"school": _school(request), "time_zone": settings.SCHOOL_TIME_ZONE, **context},
         status=status,
     )
-
-
-T = TypeVar("T")
-
-
-def _refused(form: forms.BaseForm, exc: ServiceError, *, field: str | None = None) -> int:
-    form.add_error(field, str(exc.message))
-    return exc.status
-
-
-def submitted(
-    form: forms.BaseForm,
-    save: Callable[[dict[str, Any]], T],
-    *,
-    posted: bool,
-    field: str | None = None,
-) -> tuple[T | None, int]:
-    """Save a posted form through a service: ``save(form.cleaned_data)``.
-
-    Returns what ``save`` returned (None when nothing was posted, the form is invalid or
-    the service refused, its refusal then shown on the form at ``field``) and the status
-    to render the form with: 200 when nothing was posted, else 422 or the refusal's own.
-    """
-    if not posted:
-        return None, 200
-    if not form.is_valid():
-        return None, 422
-    try:
-        return save(form.cleaned_data), 200
-    except ServiceError as exc:
-        return None, _refused(form, exc, field=field)
 
 
 def _week(group: AccessGroup) -> list[tuple[str, str]]:

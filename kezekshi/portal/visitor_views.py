@@ -34,7 +34,7 @@ from kezekshi.core.errors import ServiceError
 from kezekshi.core.models import School
 from kezekshi.people import selectors
 from kezekshi.people.models import Guardian, Pupil, SchoolClass
-from kezekshi.portal.setup_forms import parse_day, parse_id
+from kezekshi.portal.inputs import parse_day, parse_id
 from kezekshi.portal.visitor_forms import ExpectedVisitorForm, VisitorForm, WatchEntryForm
 from kezekshi.privacy import audit
 from kezekshi.privacy.blocking import visible_to
