@@ -420,6 +420,23 @@ class _Batch:
     events: list[AccessEvent] = field(default_factory=list)
 
 
+def report_of(decision: decisions.Decision, record_no: str) -> PassReport:
+    return PassReport(
+        record_no=record_no,
+        direction=decision.direction,
+        occurred_at=decision.at,
+        allowed=decision.allowed,
+        reason=decision.reason,
+        door_id=decision.door_id,
+        credential_id=decision.credential.pk if decision.credential else None,
+        credential_kind=decision.credential_kind,
+        person_id=decision.person.pk if decision.person else None,
+        visitor_id=decision.visitor.pk if decision.visitor else None,
+        presented=decision.presented,
+        watch_entry_id=decision.watch_entry_id,
+    )
+
+
 def record_passes(
     *, device: Device, reports: Sequence[PassReport], clock_skew: dt.timedelta = dt.timedelta(0)
 ) -> list[Stored]:
