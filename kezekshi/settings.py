@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "kezekshi.people",
     "kezekshi.privacy",
     "kezekshi.access",
+    "kezekshi.devices",
     "kezekshi.notifications",
     "kezekshi.portal",
     "kezekshi.parents",

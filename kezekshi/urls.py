@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("app/", include("kezekshi.parents.urls")),
+    path("", include("kezekshi.devices.urls")),
     path("", include("kezekshi.portal.urls")),
 ]
 if settings.DEBUG:

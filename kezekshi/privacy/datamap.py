@@ -554,6 +554,40 @@ register(
     not_personal=["id", "at", "method", "status"],
 )
 
+# --- devices: terminals are about the building; what they hold is about persons ---
+register(
+    "devices.Link",
+    not_personal=[
+        "id", "device", "protocol", "decision_mode", "registry_code", "session_id",
+        "push_version", "options", "address", "username", "password", "users_count",
+        "users_capacity", "faces_count", "faces_capacity", "events_capacity", "event_backlog",
+        "last_error", "last_error_at", "silent_alerted_at", "synced_at",
+    ],
+)  # fmt: skip
+register(
+    "devices.PendingTerminal",
+    not_personal=[
+        "id", "serial_number", "protocol", "remote_addr", "info", "first_seen_at",
+        "last_seen_at", "contacts",
+    ],
+)  # fmt: skip
+register(
+    "devices.Command",
+    subjects=PERSONS,
+    # A command carries the person's name, card and validity to the terminal.
+    account=["data"],
+    not_personal=[
+        "id", "device", "kind", "person", "status", "attempts", "return_code", "error",
+        "created_at", "sent_at", "done_at",
+    ],
+)  # fmt: skip
+register(
+    "devices.Enrolment",
+    subjects=PERSONS,
+    account=["pin", "digest", "has_face", "face_confirmed"],
+    not_personal=["id", "device", "person", "updated_at"],
+)
+
 # --- access: doors and devices are about the building; passes are about persons ---
 register(
     "access.Zone", not_personal=["id", "school", "name_kk", "name_ru", "name_en", "kind", "parent"]

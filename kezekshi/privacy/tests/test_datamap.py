@@ -92,7 +92,8 @@ def test_our_models_are_the_kezekshi_apps_and_only_them() -> None:
     assert {"accounts.User", "people.Person", "privacy.Consent", "core.SmsMessage"} <= labels
     assert not labels & {"otp_totp.TOTPDevice", "sessions.Session", "admin.LogEntry"}
     assert all(
-        label.split(".")[0] in {"core", "accounts", "people", "privacy", "access", "notifications"}
+        label.split(".")[0]
+        in {"core", "accounts", "people", "privacy", "access", "devices", "notifications"}
         for label in labels
     )
 

@@ -1,0 +1,5 @@
+"""URLs of the zkteco adapter (filled in by the adapter)."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
