@@ -1,0 +1,102 @@
+"""Fixtures of the devices app: the access fixtures (a school with a building, a main
+entrance, access groups, a pupil with a card...) and ZKTeco terminals bound to the main
+entrance, driven with the raw bytes a real terminal sends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from django.test import Client
+
+from kezekshi.access.models import Device, Door
+from kezekshi.access.tests.conftest import (  # noqa: F401 - fixtures for the device tests
+    building,
+    card,
+    groups,
+    main_door,
+    shifts,
+    turnstile,
+)
+from kezekshi.core.models import School
+from kezekshi.devices.models import Link
+
+
+@pytest.fixture(autouse=True)
+def _fresh_zkteco_caches() -> Iterator[None]:
+    """``last_seen_at`` is written at most every few seconds per device id; a rolled-back
+    test hands the same ids out again."""
+    from kezekshi.devices.zkteco import services
+
+    services.forget_seen()
+    yield
+    services.forget_seen()
+
+
+@dataclass
+class ZkTerminal:
+    """A ZKTeco terminal as the tests drive it: raw bytes to ``/iclock/...``."""
+
+    device: Device
+    link: Link
+    client: Client
+
+    @property
+    def serial(self) -> str:
+        return self.device.serial_number
+
+    def url(self, endpoint: str, **params: Any) -> str:
+        return f"/iclock/{endpoint}?{urlencode({'SN': self.serial, **params})}"
+
+    def get(self, endpoint: str, **params: Any) -> Any:
+        return self.client.get(self.url(endpoint, **params))
+
+    def post(self, endpoint: str, body: bytes | str, **params: Any) -> Any:
+        raw = body.encode() if isinstance(body, str) else body
+        return self.client.generic(
+            "POST", self.url(endpoint, **params), data=raw, content_type="text/plain"
+        )
+
+    def refresh(self) -> None:
+        self.device.refresh_from_db()
+        self.link.refresh_from_db()
+
+
+def bind_terminal(
+    *, school: School, door: Door | None, serial: str, protocol: str, direction: str = ""
+) -> ZkTerminal:
+    """A device with a ZKTeco link, as approval in the portal makes it."""
+    device = Device.objects.create(
+        school=school,
+        name=f"ZK {serial}",
+        kind=Device.Kind.FACE_TERMINAL,
+        door=door,
+        direction=direction,
+        serial_number=serial,
+        secret="unused-by-zkteco",
+    )
+    link = Link.objects.create(device=device, protocol=protocol)
+    return ZkTerminal(device, link, Client())
+
+
+@pytest.fixture
+def zk_terminal(school: School, main_door: Door) -> Callable[..., ZkTerminal]:  # noqa: F811
+    def make(serial: str = "CKJX201860013", protocol: str = "zkteco-acc", **kw: Any) -> ZkTerminal:
+        return bind_terminal(school=school, door=main_door, serial=serial, protocol=protocol, **kw)
+
+    return make
+
+
+@pytest.fixture
+def acc(zk_terminal: Callable[..., ZkTerminal]) -> ZkTerminal:
+    """A security (access) dialect terminal at the main entrance."""
+    return zk_terminal("CKJX201860013", "zkteco-acc")
+
+
+@pytest.fixture
+def att(zk_terminal: Callable[..., ZkTerminal]) -> ZkTerminal:
+    """An attendance dialect terminal at the main entrance."""
+    return zk_terminal("BOCK194960010", "zkteco-att")
