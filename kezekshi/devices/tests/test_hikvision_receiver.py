@@ -1,0 +1,250 @@
+"""Pushes from Hikvision terminals, sent as the raw bytes a terminal sends: passes stored
+once, heartbeats, and clear refusals that store nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from kezekshi.access import services
+from kezekshi.access.models import AccessEvent, Device
+from kezekshi.access.tests.conftest import ALMATY
+from kezekshi.devices.hikvision import push_url
+from kezekshi.devices.models import Link, PendingTerminal
+from kezekshi.devices.simulator.hikvision import (
+    event_json,
+    heartbeat_xml,
+    multipart_body,
+    tiny_jpeg,
+)
+
+pytestmark = pytest.mark.django_db
+SERIAL = "DS-K1T671M0120251201"
+MONDAY_0752 = "2025-12-01T07:52:00+05:00"
+CARD_DECIMAL = "8106606"  # the card fixture "123,45678" as the reader gives it
+
+
+@pytest.fixture
+def face_terminal(school: Any, main_door: Any) -> Device:
+    device, _secret = services.register_device(
+        school=school,
+        name="Face terminal 1",
+        kind="face_terminal",
+        door=main_door,
+        serial_number=SERIAL,
+    )
+    Link.objects.create(device=device, protocol="hikvision")
+    return device
+
+
+def push(device: Device, document: dict[str, Any], *, picture: bool = True) -> Any:
+    content_type, body = multipart_body(document, picture=tiny_jpeg() if picture else None)
+    return Client().post(push_url(device), data=body, content_type=content_type)
+
+
+def raw_post(path: str, body: bytes, content_type: str) -> Any:
+    return Client().post(path, data=body, content_type=content_type)
+
+
+def test_a_card_pass_with_its_picture_is_stored_once_however_often_it_is_pushed(
+    face_terminal: Device, card: Any, groups: Any
+) -> None:
+    document = event_json(serial_no=4711, when=MONDAY_0752, minor=0x01, card_no=CARD_DECIMAL)
+
+    answers = [push(face_terminal, document) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    event = AccessEvent.objects.get()
+    assert event.record_no == "hik:4711"
+    assert event.person_id == card.person_id and event.credential_id == card.pk
+    assert event.allowed is True and event.reason == "ok" and event.direction == "in"
+    assert event.door_id == face_terminal.door_id
+    assert event.occurred_at.isoformat() == "2025-12-01T02:52:00+00:00"
+    assert answers[0].json()["stored"] == 1
+
+
+def test_the_event_picture_is_not_kept_anywhere(
+    face_terminal: Device, card: Any, settings: Any
+) -> None:
+    document = event_json(serial_no=1, when=MONDAY_0752, minor=0x01, card_no=CARD_DECIMAL)
+    assert push(face_terminal, document).status_code == 200
+    media = settings.MEDIA_ROOT
+    assert not media.exists() or not any(p.is_file() for p in media.rglob("*"))
+
+
+def test_a_face_pass_names_the_person_only_with_the_face_consent(
+    face_terminal: Device, pupil: Any
+) -> None:
+    document = event_json(
+        serial_no=12, when=MONDAY_0752, minor=0x4B, employee_no=str(pupil.person_id)
+    )
+    assert push(face_terminal, document).status_code == 200
+    event = AccessEvent.objects.get()
+    # No consent: the terminal should not have matched; the pass is kept without the name.
+    assert event.credential_kind == "face" and event.person_id is None
+    assert event.reason == "biometric_no_consent"
+
+
+def test_refusals_keep_the_terminals_reason(face_terminal: Device, card: Any) -> None:
+    pushes = [
+        event_json(serial_no=20, when=MONDAY_0752, minor=0x09, card_no="99887766"),
+        event_json(serial_no=21, when=MONDAY_0752, minor=0x4C),
+        event_json(serial_no=22, when=MONDAY_0752, minor=0x03, card_no=CARD_DECIMAL),
+    ]
+    pushes[1]["AccessControllerEvent"]["currentVerifyMode"] = "face"
+    for document in pushes:
+        assert push(face_terminal, document).status_code == 200
+    events = {e.record_no: e for e in AccessEvent.objects.all()}
+    assert not any(e.allowed for e in events.values())
+    assert events["hik:20"].reason == "unknown_credential"
+    assert events["hik:20"].presented  # the guard sees which card it was
+    assert events["hik:21"].reason == "unknown_credential"
+    assert events["hik:21"].credential_kind == "face"
+    assert events["hik:22"].reason == "hik_3" and events["hik:22"].person_id == card.person_id
+
+
+def test_check_out_is_a_pass_out_and_an_unknown_employee_number_keeps_the_pass(
+    face_terminal: Device, card: Any
+) -> None:
+    document = event_json(
+        serial_no=30,
+        when=MONDAY_0752,
+        minor=0x01,
+        card_no=CARD_DECIMAL,
+        employee_no="99999999",
+        attendance="checkOut",
+    )
+    assert push(face_terminal, document).status_code == 200
+    event = AccessEvent.objects.get()
+    assert event.direction == "out" and event.person_id == card.person_id
+
+
+def test_door_states_and_remote_opens_are_status_not_passes(face_terminal: Device) -> None:
+    door_closed = event_json(serial_no=40, when=MONDAY_0752, minor=0x16)
+    remote_open = event_json(serial_no=41, when=MONDAY_0752, minor=0x400, major=3)
+    for document in (door_closed, remote_open):
+        assert push(face_terminal, document, picture=False).status_code == 200
+    assert not AccessEvent.objects.exists()
+    face_terminal.refresh_from_db()
+    assert face_terminal.last_seen_at is not None
+
+
+def test_a_plain_json_event_is_taken_like_a_multipart_one(face_terminal: Device, card: Any) -> None:
+    document = event_json(serial_no=50, when=MONDAY_0752, minor=0x01, card_no=CARD_DECIMAL)
+    body = json.dumps(document).encode()
+    for _ in range(2):
+        assert raw_post(push_url(face_terminal), body, "application/json").status_code == 200
+    assert AccessEvent.objects.get().record_no == "hik:50"
+
+
+def test_a_heartbeat_only_says_the_terminal_is_alive_and_its_clock(
+    face_terminal: Device,
+) -> None:
+    ahead = (timezone.now() + dt.timedelta(minutes=10)).astimezone(ALMATY)
+    answer = raw_post(
+        push_url(face_terminal),
+        heartbeat_xml(ahead.isoformat(timespec="seconds")),
+        "application/xml; charset=UTF-8",
+    )
+    assert answer.status_code == 200
+    json_beat = json.dumps({"ipAddress": "192.168.1.64", "eventType": "heartBeat"}).encode()
+    assert raw_post(push_url(face_terminal), json_beat, "application/json").status_code == 200
+    face_terminal.refresh_from_db()
+    assert face_terminal.last_seen_at is not None
+    assert 590 <= face_terminal.clock_skew_seconds <= 610
+    assert not AccessEvent.objects.exists()
+
+
+def test_a_wrong_token_an_unknown_serial_and_a_disabled_terminal_are_refused(
+    face_terminal: Device, card: Any
+) -> None:
+    document = event_json(serial_no=60, when=MONDAY_0752, minor=0x01, card_no=CARD_DECIMAL)
+    content_type, body = multipart_body(document, picture=tiny_jpeg())
+    good = push_url(face_terminal)
+    wrong_token = good.replace(good.split("/")[3], "0" * 32)
+    assert raw_post(wrong_token, body, content_type).status_code == 403
+
+    unknown = f"/isapi/DS-UNKNOWN-1/{'a' * 32}/events"
+    first = raw_post(unknown, body, content_type)
+    raw_post(unknown, body, content_type)
+    assert first.status_code == 403 and first.json()["code"] == "unknown_terminal"
+    waiting = PendingTerminal.objects.get()
+    assert waiting.serial_number == "DS-UNKNOWN-1" and waiting.protocol == "hikvision"
+    assert waiting.contacts == 2
+
+    Device.objects.filter(pk=face_terminal.pk).update(is_active=False)
+    disabled = raw_post(good, body, content_type)
+    assert disabled.status_code == 403 and disabled.json()["code"] == "terminal_disabled"
+    assert not AccessEvent.objects.exists()
+
+
+def test_a_terminal_of_another_protocol_does_not_take_hikvision_pushes(
+    face_terminal: Device,
+) -> None:
+    Link.objects.filter(device=face_terminal).update(protocol="zkteco-acc")
+    content_type, body = multipart_body(event_json(serial_no=1, when=MONDAY_0752))
+    assert raw_post(push_url(face_terminal), body, content_type).status_code == 403
+
+
+def test_an_oversized_push_is_refused_before_anything_is_read(face_terminal: Device) -> None:
+    document = event_json(serial_no=70, when=MONDAY_0752, minor=0x4B)
+    content_type, body = multipart_body(document, picture=b"\xff\xd8" + b"\0" * (4 * 1024 * 1024))
+    answer = raw_post(push_url(face_terminal), body, content_type)
+    assert answer.status_code == 413 and answer.json()["code"] == "too_large"
+    assert not AccessEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "code"),
+    [
+        (b'{"eventType": "AccessControllerEvent", "AccessCon', "application/json", "bad_json"),
+        (b"[1, 2, 3]", "application/json", "bad_json"),
+        (b"\x00\x01binary", "application/octet-stream", "unsupported_body"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY b "c">]><a>&b;</a>',
+            "application/xml",
+            "bad_xml",
+        ),
+        (b"<EventNotificationAlert><ipAddress>1", "application/xml", "bad_xml"),
+        (
+            b"--x\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8\r\n--x--\r\n",
+            "multipart/form-data; boundary=x",
+            "bad_multipart",
+        ),
+        (b"no parts at all", "multipart/form-data", "bad_multipart"),
+        (
+            b'--x\r\nContent-Disposition: form-data; name="AccessControllerEvent"\r\n'
+            b"Content-Type: application/json\r\n\r\n{not json\r\n--x--\r\n",
+            "multipart/form-data; boundary=x",
+            "bad_json",
+        ),
+    ],
+)
+def test_garbage_gets_a_clear_refusal_and_stores_nothing(
+    face_terminal: Device, body: bytes, content_type: str, code: str
+) -> None:
+    answer = raw_post(push_url(face_terminal), body, content_type)
+    assert answer.status_code == 400 and answer.json()["code"] == code
+    assert not AccessEvent.objects.exists()
+
+
+def test_an_event_without_a_time_is_refused_not_acknowledged(
+    face_terminal: Device, card: Any
+) -> None:
+    document = event_json(serial_no=80, when=MONDAY_0752, minor=0x01, card_no=CARD_DECIMAL)
+    del document["dateTime"]
+    answer = push(face_terminal, document)
+    assert answer.status_code == 400 and answer.json()["code"] == "invalid_event"
+    weird = event_json(serial_no=81, when=MONDAY_0752, minor=0x01, card_no=CARD_DECIMAL)
+    weird["AccessControllerEvent"]["subEventType"] = "seventy-five"
+    assert push(face_terminal, weird).status_code == 400
+    assert not AccessEvent.objects.exists()
+
+
+def test_only_post_is_taken(face_terminal: Device) -> None:
+    assert Client().get(push_url(face_terminal)).status_code == 405
