@@ -13,10 +13,9 @@ import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
-from django.db import IntegrityError, connections, router, transaction
-from django.db.models import F, Field
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -39,7 +38,7 @@ from kezekshi.access.models import (
     WatchAlert,
 )
 from kezekshi.accounts.models import User
-from kezekshi.core import fanout
+from kezekshi.core import bulk, fanout
 from kezekshi.core.errors import ServiceError
 from kezekshi.core.models import School
 from kezekshi.notifications import services as notifications
@@ -494,7 +493,7 @@ def _record(device: Device, reports: Sequence[PassReport], skew: dt.timedelta) -
         if report.watch_entry_id:
             watch[report.record_no] = report.watch_entry_id
     if fresh:
-        AccessEvent.objects.bulk_create(fresh)
+        bulk.insert(fresh)
         school_id = device.school_id
         passed = [event for event in fresh if event.allowed and event.person_id]
         rules = decisions.rules_for(school_id, decisions.current_settings(school_id).rules_version)
@@ -565,8 +564,8 @@ def _update_presence(school_id: int, passed: list[AccessEvent], doors: dict[int,
             row.zone_id, row.since = zone_id, event.occurred_at
             row.door_id, row.direction = event.door_id, event.direction
             changed.append(row)
-    Presence.objects.bulk_create(created)
-    _rewrite(changed, fields=["zone", "since", "door", "direction"])
+    bulk.insert(created)
+    bulk.update(changed, fields=["zone", "since", "door", "direction"])
 
 
 def _update_attendance(
@@ -613,38 +612,8 @@ def _update_attendance(
         if (new_first, new_last) != (row.first_in, row.last_out):
             row.first_in, row.last_out = new_first, new_last
             changed.append(row)
-    DailyAttendance.objects.bulk_create(created)
-    _rewrite(changed, fields=["first_in", "last_out"])
-
-
-_Locked = TypeVar("_Locked", Presence, DailyAttendance)
-
-
-def _rewrite(rows: Sequence[_Locked], *, fields: list[str]) -> None:
-    """Write the new values of rows this transaction has locked: one UPDATE by primary
-    key, sent for all rows at once (``executemany``).
-
-    ``bulk_update`` builds a ``CASE`` per field and row and an upsert compiles every
-    column of every row; both took most of a 1,000-event batch. The statement here names
-    only the table and columns from the model's metadata; values are parameters, made
-    ready for the database by the fields themselves.
-    """
-    if not rows:
-        return
-    model = type(rows[0])
-    connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    columns: list[Field[Any, Any]] = [model._meta.get_field(name) for name in fields]  # type: ignore[misc]
-    assignments = ", ".join(f"{quote(str(field.column))} = %s" for field in columns)
-    key = quote(str(model._meta.pk.column))  # type: ignore[union-attr]
-    sql = f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {key} = %s"  # noqa: S608
-    params = [
-        [field.get_db_prep_save(getattr(row, field.attname), connection) for field in columns]
-        + [row.pk]
-        for row in rows
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+    bulk.insert(created)
+    bulk.update(changed, fields=["first_in", "last_out"])
 
 
 def _use_exit_permits(passed: list[AccessEvent], doors: dict[int, DoorRule]) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
-from kezekshi.core import sms
+from kezekshi.core import bulk, sms
 from kezekshi.notifications.models import Notification
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def enqueue(notices: Sequence[Notice], *, new_causes: bool = False) -> list[int]
                 text=notice.text[:500],
             )
         )
-    created = Notification.objects.bulk_create(rows)
+    created = bulk.insert(rows)
     ids = [row.pk for row in created]
     if ids:
         deliver_notifications.enqueue(ids)
