@@ -181,7 +181,11 @@ def test_whoever_may_no_longer_pass_is_removed(
         services.block_credential(credential=card, by=None, reason="stolen")
     else:
         WatchEntry.objects.create(
-            school=school, full_name="x", person=pupil.person, reason="court", added_by=make_user()
+            school=school,
+            full_name="x",
+            person=pupil.person,
+            reason="court",
+            added_by=make_user(password=None),
         )
     assert sync.reconcile(school.pk) == 1
     assert commands(zk)[-1] == ("user.delete", {"pin": str(pupil.person_id)})
@@ -337,7 +341,7 @@ def test_a_blocked_pupil_keeps_the_card_and_loses_the_face(
     with_face_consent(pupil, school)
     sync.reconcile(school.pk)
     confirm_all(hik)
-    block_person(person=pupil.person, by=make_user(), reason="request")
+    block_person(person=pupil.person, by=make_user(password=None), reason="request")
     sync.reconcile(school.pk)
     assert commands(hik) == [("face.delete", {"pin": str(pupil.person_id)})]
 
