@@ -208,7 +208,9 @@ class HikvisionTerminal:
         return f"http://{name}:{port}"
 
     def start(self) -> HikvisionTerminal:
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

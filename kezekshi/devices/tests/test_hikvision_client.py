@@ -1,0 +1,245 @@
+"""The ISAPI client and the command executor against the simulated terminal, which
+speaks real HTTP with real digest auth and keeps its own person/card/face table; and the
+remote check, from the terminal's question to the answer it receives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from django.test import Client
+
+from kezekshi.access import services
+from kezekshi.access.models import AccessEvent, Device
+from kezekshi.devices import queue
+from kezekshi.devices.hikvision import push_url
+from kezekshi.devices.hikvision.client import IsapiClient, IsapiError
+from kezekshi.devices.hikvision.executor import execute_pending
+from kezekshi.devices.models import Command, Link
+from kezekshi.devices.simulator.hikvision import (
+    DEFAULT_PASSWORD,
+    HikvisionTerminal,
+    event_json,
+    multipart_body,
+    tiny_jpeg,
+)
+from kezekshi.privacy import services as privacy
+from kezekshi.privacy.models import Kind
+from kezekshi.privacy.tests.family import make_family
+
+pytestmark = pytest.mark.django_db
+SERIAL = "DS-K1T671M0120251202"
+MONDAY_0752 = "2025-12-01T07:52:00+05:00"
+
+
+@pytest.fixture
+def simulated() -> Iterator[HikvisionTerminal]:
+    with HikvisionTerminal(serial=SERIAL) as terminal:
+        yield terminal
+
+
+@pytest.fixture
+def face_terminal(school: Any, main_door: Any, simulated: HikvisionTerminal) -> Device:
+    device, _secret = services.register_device(
+        school=school, name="Face 1", kind="face_terminal", door=main_door, serial_number=SERIAL
+    )
+    Link.objects.create(
+        device=device,
+        protocol="hikvision",
+        address=simulated.address,
+        username="admin",
+        password=DEFAULT_PASSWORD,
+    )
+    return device
+
+
+def user_command(person: Any, **data: Any) -> dict[str, Any]:
+    return {
+        "pin": str(person.pk),
+        "name": f"{person.first_name} {person.last_name}",
+        "card": None,
+        "valid_from": "2025-09-01T00:00:00+05:00",
+        "valid_until": None,
+        "doors": [1],
+        **data,
+    }
+
+
+def grant_face_consent(pupil: Any) -> None:
+    policy = privacy.publish_policy(
+        policy=privacy.draft_policy(operator_name="ТОО «Kezekshi»", operator_bin=pupil.school.bin),
+        by=None,
+    )
+    family = make_family(pupil)
+    privacy.accept_policy(user=family.mother, policy=policy, context=privacy.Context())
+    privacy.decide_biometrics(
+        user=family.mother,
+        child=pupil.person,
+        kind=Kind.FACE,
+        grant=True,
+        context=privacy.Context(),
+    )
+
+
+def test_the_client_answers_the_digest_challenge_and_the_terminal_keeps_the_person(
+    simulated: HikvisionTerminal,
+) -> None:
+    client = IsapiClient(simulated.address, "admin", DEFAULT_PASSWORD)
+    client.user_upsert("15", "Әлия\tСейтқали\nDATA DELETE", valid_from="2025-09-01T00:00:00+05:00")
+    client.card_upsert("15", "8106606")
+    assert simulated.challenges >= 2  # every call was challenged and answered
+    assert simulated.users["15"]["name"] == "Әлия Сейтқали DATA DELETE"
+    assert simulated.users["15"]["Valid"]["beginTime"] == "2025-09-01T00:00:00"
+    assert simulated.cards == {"8106606": "15"}
+    assert client.user_count() == (1, 0)
+
+
+def test_a_wrong_password_is_a_401_after_a_single_attempt(simulated: HikvisionTerminal) -> None:
+    with pytest.raises(IsapiError) as refused:
+        IsapiClient(simulated.address, "admin", "not-the-password").user_count()
+    assert refused.value.status == 401 and not refused.value.unreachable
+    # One refused login, not six: terminals lock an address out after a few.
+    assert simulated.refused_logins == 1
+
+
+def test_a_refusal_carries_the_terminals_sub_status(simulated: HikvisionTerminal) -> None:
+    client = IsapiClient(simulated.address, "admin", DEFAULT_PASSWORD)
+    with pytest.raises(IsapiError) as refused:
+        client.card_upsert("404", "8106606")  # no such person on the terminal
+    assert refused.value.status == 400 and refused.value.sub_status == "employeeNoNotExist"
+
+
+def test_an_unreachable_terminal_is_a_clear_error() -> None:
+    with pytest.raises(IsapiError) as refused:
+        IsapiClient("http://127.0.0.1:9", "admin", "x", timeout=1).user_count()
+    assert refused.value.unreachable
+
+
+def test_the_executor_applies_persons_cards_and_faces_and_confirms_each_command(
+    face_terminal: Device, simulated: HikvisionTerminal, pupil: Any
+) -> None:
+    grant_face_consent(pupil)
+    pupil.person.photo.save("face.jpg", ContentFile(tiny_jpeg()), save=True)
+    pin = str(pupil.person_id)
+    commands = [
+        queue.enqueue(
+            face_terminal, Command.Kind.USER_UPSERT, user_command(pupil.person, card="8106606")
+        ),
+        queue.enqueue(
+            face_terminal, Command.Kind.FACE_UPSERT, {"pin": pin}, person_id=pupil.person_id
+        ),
+        queue.enqueue(face_terminal, Command.Kind.DOOR_OPEN, {"door": 1, "seconds": 5}),
+        queue.enqueue(face_terminal, Command.Kind.QUERY_USERS, {}),
+    ]
+
+    assert execute_pending(face_terminal) == (4, 0)
+
+    assert simulated.users[pin]["name"] == "Әлия Сейтқали"
+    assert simulated.cards == {"8106606": pin}
+    assert pin in simulated.faces and simulated.doors_opened == [1]
+    sent = Command.objects.filter(pk__in=[c.pk for c in commands])
+    assert set(sent.values_list("status", flat=True)) == {Command.Status.DONE}
+    link = Link.objects.get(device=face_terminal)
+    assert (link.users_count, link.faces_count) == (1, 1)
+
+    # A new card replaces the old one; then the person leaves the terminal entirely.
+    queue.enqueue(face_terminal, Command.Kind.USER_UPSERT, user_command(pupil.person, card="777"))
+    queue.enqueue(face_terminal, Command.Kind.FACE_DELETE, {"pin": pin})
+    assert execute_pending(face_terminal) == (2, 0)
+    assert simulated.cards == {"777": pin} and simulated.faces == {}
+    queue.enqueue(face_terminal, Command.Kind.USER_DELETE, {"pin": pin})
+    assert execute_pending(face_terminal) == (1, 0)
+    assert simulated.users == {} and simulated.cards == {}
+    assert execute_pending(face_terminal) == (0, 0)  # nothing left to send
+
+
+def test_a_face_without_consent_fails_and_is_never_sent(
+    face_terminal: Device, simulated: HikvisionTerminal, pupil: Any
+) -> None:
+    pupil.person.photo.save("face.jpg", ContentFile(tiny_jpeg()), save=True)
+    queue.enqueue(face_terminal, Command.Kind.USER_UPSERT, user_command(pupil.person))
+    face = queue.enqueue(
+        face_terminal,
+        Command.Kind.FACE_UPSERT,
+        {"pin": str(pupil.person_id)},
+        person_id=pupil.person_id,
+    )
+
+    assert execute_pending(face_terminal) == (1, 1)
+
+    face.refresh_from_db()
+    assert face.status == Command.Status.FAILED and face.error == "no biometric consent"
+    assert simulated.faces == {}
+
+
+def test_a_refused_command_fails_with_the_terminals_reason(
+    face_terminal: Device, simulated: HikvisionTerminal
+) -> None:
+    bad_card = queue.enqueue(
+        face_terminal, Command.Kind.USER_UPSERT, {"pin": "12", "name": "A", "card": "12-AB"}
+    )
+    assert execute_pending(face_terminal) == (0, 1)
+    bad_card.refresh_from_db()
+    assert bad_card.status == Command.Status.FAILED and bad_card.return_code == -400
+    assert "badParameters" in bad_card.error
+
+    simulated.password = "changed-on-the-terminal"
+    door = queue.enqueue(face_terminal, Command.Kind.DOOR_OPEN, {"door": 1})
+    assert execute_pending(face_terminal) == (0, 1)
+    door.refresh_from_db()
+    assert door.status == Command.Status.FAILED and door.return_code == -401
+    assert simulated.doors_opened == []
+
+
+def test_an_unreachable_terminal_keeps_its_commands_for_later(
+    face_terminal: Device, simulated: HikvisionTerminal, pupil: Any
+) -> None:
+    Link.objects.filter(device=face_terminal).update(address="http://127.0.0.1:9")
+    command = queue.enqueue(face_terminal, Command.Kind.USER_UPSERT, user_command(pupil.person))
+
+    assert execute_pending(face_terminal) == (0, 0)
+
+    command.refresh_from_db()
+    assert command.status == Command.Status.SENT  # the queue sends it again later
+    link = Link.objects.get(device=face_terminal)
+    assert "unreachable" in link.last_error and link.last_error_at is not None
+
+
+def test_configure_push_points_the_terminal_at_its_push_url(
+    face_terminal: Device, simulated: HikvisionTerminal
+) -> None:
+    url = push_url(face_terminal, "http://192.168.1.10:8000")
+    IsapiClient(simulated.address, "admin", DEFAULT_PASSWORD).configure_push(url)
+    assert simulated.push_url == url
+    assert simulated.http_host["ipAddress"] == "192.168.1.10"
+
+
+def test_a_remote_check_is_decided_recorded_and_answered_on_the_terminal(
+    face_terminal: Device, simulated: HikvisionTerminal, card: Any, groups: Any
+) -> None:
+    Link.objects.filter(device=face_terminal).update(decision_mode="server")
+    document = event_json(
+        serial_no=901, when=MONDAY_0752, minor=0x01, card_no="8106606", remote_check=True
+    )
+    unknown = event_json(
+        serial_no=902, when=MONDAY_0752, minor=0x09, card_no="99887766", remote_check=True
+    )
+    content_type, body = multipart_body(document, picture=tiny_jpeg())
+    url = push_url(face_terminal)
+
+    answer = Client().post(url, data=body, content_type=content_type)
+    Client().post(url, data=body, content_type=content_type)  # the terminal asks again
+    content_type, body = multipart_body(unknown, picture=tiny_jpeg())
+    Client().post(url, data=body, content_type=content_type)
+
+    assert answer.status_code == 200
+    assert answer.json()["results"][0]["answered"] is True
+    checks = {c["serialNo"]: c for c in simulated.remote_checks}
+    assert checks[901]["checkResult"] == "success" and checks[901]["info"] == "Қош келдіңіз!"
+    assert checks[902]["checkResult"] == "failed"
+    events = {e.record_no: e for e in AccessEvent.objects.all()}
+    assert len(events) == 2
+    assert events["hik:901"].allowed and events["hik:901"].person_id == card.person_id
+    assert not events["hik:902"].allowed and events["hik:902"].reason == "unknown_credential"
