@@ -29,6 +29,7 @@ api.add_router("/v1", people_router)
 api.add_router("/v1/privacy", consent_router)
 api.add_router("/v1/privacy", privacy_router)
 api.add_router("/v1/access", access_router)
+api.add_router("/v1/edge", "kezekshi.edge.api.router")
 api.add_router("/v1/notifications", notifications_router)
 
 

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "kezekshi.privacy",
     "kezekshi.access",
     "kezekshi.devices",
+    "kezekshi.edge",
     "kezekshi.notifications",
     "kezekshi.portal",
     "kezekshi.parents",

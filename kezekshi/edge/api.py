@@ -1,0 +1,120 @@
+"""The server's side of the edge gateway, at ``/api/v1/edge/``: the mirror's delta sync,
+the gateway's buffered passes, and its health. Signed like every device call; the caller
+must be a device of kind ``edge_gateway``, and it sees only its own school."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from ninja import Field, Router, Schema
+
+from kezekshi.access import ingest
+from kezekshi.access.api import device_api
+from kezekshi.access.device_auth import DeviceSignature
+from kezekshi.access.models import Device
+from kezekshi.core.errors import ServiceError
+from kezekshi.devices.models import Link, Protocol
+from kezekshi.edge import mirror
+
+router = Router(tags=["edge gateway"], auth=DeviceSignature())
+MAX_BATCHES = 20
+
+
+def _gateway(request: HttpRequest) -> Device:
+    device: Device = request.auth  # type: ignore[attr-defined]
+    if device.kind != Device.Kind.EDGE_GATEWAY:
+        raise ServiceError(
+            "not_a_gateway",
+            _("Only a device registered as an edge gateway may call this."),
+            status=403,
+        )
+    return device
+
+
+@router.get("/snapshot", summary="The school's mirror, changed since the cursor")
+@device_api
+def snapshot(request: HttpRequest, since: str | None = None) -> dict[str, Any]:
+    """Rows changed since ``since`` (the cursor of the previous answer), the full id lists
+    of persons and cards for deletions, and the next cursor. Without ``since``: everything."""
+    gateway = _gateway(request)
+    return mirror.snapshot(school=gateway.school, since=since)
+
+
+class Batch(Schema):
+    device: int = Field(..., ge=1, le=2**63 - 1)
+    events: list[Any] = Field(..., description=f"At most {ingest.MAX_BATCH} events.")
+
+
+class BatchesIn(Schema):
+    batches: list[Batch] = Field(..., max_length=MAX_BATCHES)
+
+
+@router.post("/events", summary="Upload passes the gateway recorded, per device (idempotent)")
+@device_api
+def events(request: HttpRequest, payload: BatchesIn) -> dict[str, Any]:
+    """Each batch is stored as if its device had sent it (``access.ingest``): once per
+    device and record number, so a retried upload stores nothing twice. A device of
+    another school (or none) gets a per-batch error and nothing of it is stored."""
+    gateway = _gateway(request)
+    skew: dt.timedelta = request.device_skew  # type: ignore[attr-defined]
+    ids = {batch.device for batch in payload.batches}
+    devices = {
+        device.pk: device
+        for device in Device.objects.filter(pk__in=ids, school_id=gateway.school_id)
+    }
+    answers = []
+    for batch in payload.batches:
+        device = devices.get(batch.device)
+        if device is None:
+            answers.append(
+                {
+                    "device": batch.device,
+                    "error": {
+                        "code": "unknown_device",
+                        "message": _("No such device at this school."),
+                    },
+                }
+            )
+            continue
+        result = ingest.ingest(device, batch.events, skew)
+        answers.append(
+            {
+                "device": device.pk,
+                "stored": result.stored,
+                "errors": result.errors,
+                "results": result.results,
+            }
+        )
+    return {"batches": answers, "server_time": timezone.now()}
+
+
+class StatusIn(Schema):
+    backlog: int = Field(..., ge=0, le=2**31 - 1)
+    oldest_pending: dt.datetime | None = None
+    disk_bytes: int = Field(0, ge=0)
+    version: str = Field("", max_length=50)
+    last_sync: dt.datetime | None = None
+
+
+@router.post("/status", summary="The gateway's backlog and health")
+@device_api
+def status(request: HttpRequest, payload: StatusIn) -> dict[str, Any]:
+    gateway = _gateway(request)
+    now = timezone.now()
+    options = {
+        "oldest_pending": payload.oldest_pending.isoformat() if payload.oldest_pending else None,
+        "disk_bytes": payload.disk_bytes,
+        "version": payload.version,
+        "last_sync": payload.last_sync.isoformat() if payload.last_sync else None,
+        "reported_at": now.isoformat(),
+    }
+    Link.objects.update_or_create(
+        device=gateway,
+        defaults={"protocol": Protocol.EDGE, "event_backlog": payload.backlog, "options": options},
+    )
+    Device.objects.filter(pk=gateway.pk).update(last_seen_at=now)
+    return {"ok": True, "server_time": now}

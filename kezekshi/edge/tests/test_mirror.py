@@ -1,0 +1,176 @@
+"""The gateway writes a snapshot into an empty database, keeping the server's ids, and the
+unchanged access decisions answer from it as the server would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kezekshi.access import decisions, services
+from kezekshi.access.credentials import normalise_card_uid
+from kezekshi.access.models import (
+    AccessEvent,
+    AccessGroup,
+    AccessSettings,
+    Credential,
+    Device,
+    Door,
+    TimeWindow,
+    Zone,
+)
+from kezekshi.access.tests.conftest import Terminal, almaty_at
+from kezekshi.core.models import Shift
+from kezekshi.edge import mirror
+from kezekshi.people.models import Person, Pupil, SchoolClass, StaffMember
+from kezekshi.privacy import services as privacy
+
+MONDAY_MORNING = almaty_at("2025-12-01", "07:52")
+
+
+def wipe(school_id: int) -> None:
+    """The gateway's fresh database: nothing of the school but the school row itself."""
+    Credential.objects.filter(school_id=school_id).delete()
+    AccessGroup.objects.filter(school_id=school_id).delete()
+    TimeWindow.objects.filter(school_id=school_id).delete()
+    Pupil.objects.filter(school_id=school_id).delete()
+    StaffMember.objects.filter(school_id=school_id).delete()
+    SchoolClass.objects.filter(school_id=school_id).delete()
+    Person.objects.filter(school_id=school_id).delete()
+    AccessSettings.objects.filter(school_id=school_id).delete()
+    Device.objects.filter(school_id=school_id).delete()
+    Door.objects.filter(school_id=school_id).delete()
+    Zone.objects.filter(school_id=school_id).delete()
+    Shift.objects.filter(school_id=school_id).delete()
+    decisions.forget_rules()
+
+
+def decide(school_id: int, door_id: int, value: str, kind: str = "card") -> decisions.Decision:
+    return decisions.decide(
+        school_id=school_id,
+        door_id=door_id,
+        direction="in",
+        at=MONDAY_MORNING,
+        credential_kind=kind,
+        credential_value=value,
+    )
+
+
+@pytest.fixture
+def plain_card(school: Any, school_class: Any) -> Credential:
+    """A pupil with a card, written straight to the tables (no audit entry, which the
+    gateway's fresh database of these tests could not drop)."""
+    person = Person.objects.create(
+        school=school,
+        last_name="Сейтқали",
+        first_name="Әлия",
+        iin="120503600127",
+        phone="+77010000001",
+    )
+    Pupil.objects.create(
+        school=school, person=person, school_class=school_class, account_number="10010000001"
+    )
+    card = Credential.objects.create(
+        school=school, person=person, kind="card", value=normalise_card_uid("123,45678")
+    )
+    services.bump_rules(school_id=school.pk)
+    return card
+
+
+def test_an_applied_snapshot_decides_as_the_server(
+    django_capture_on_commit_callbacks: Any,
+    school: Any,
+    shifts: Any,
+    groups: Any,
+    plain_card: Credential,
+    turnstile: Terminal,
+) -> None:
+    card = plain_card
+    door_id = turnstile.device.door_id
+    assert door_id is not None
+    before = decide(school.pk, door_id, "123,45678")
+    data = mirror.snapshot(school=school, since=None)
+    # Given the gateway's empty database
+    wipe(school.pk)
+    assert decide(school.pk, door_id, "123,45678").reason == "unknown_credential"
+    # When the snapshot is applied (twice: it is idempotent)
+    with django_capture_on_commit_callbacks(execute=True):
+        mirror.apply(data, school_id=school.pk)
+    mirror.apply(data, school_id=school.pk)
+    # Then the same ids are back, minimised, and the decision is the server's
+    person = Person.objects.get()
+    assert person.pk == card.person_id
+    assert (person.first_name, person.last_name, person.iin, person.phone) == ("Әлия", "С", "", "")
+    after = decide(school.pk, door_id, "123,45678")
+    assert (after.allowed, after.reason, after.person and after.person.pk) == (
+        before.allowed,
+        before.reason,
+        before.person and before.person.pk,
+    )
+    assert after.allowed and after.pupil_class == "5 Ә"
+    assert Device.objects.get(pk=turnstile.device.pk).secret == turnstile.secret
+
+
+def test_deletions_reach_the_gateway_but_passes_keep_their_door(
+    django_capture_on_commit_callbacks: Any,
+    school: Any,
+    groups: Any,
+    plain_card: Credential,
+    turnstile: Terminal,
+) -> None:
+    first = mirror.snapshot(school=school, since=None)
+    # Given a pass recorded at the gateway through the turnstile
+    services.record_passes(
+        device=turnstile.device,
+        reports=[
+            services.PassReport("r1", "in", MONDAY_MORNING, True, "ok", turnstile.device.door_id)
+        ],
+    )
+    # When the server no longer has the card nor the turnstile
+    data = dict(first)
+    data["card_ids"], data["cards"] = [], []
+    data["tables"] = {**first["tables"], "devices": []}
+    with django_capture_on_commit_callbacks(execute=True):
+        applied = mirror.apply(data, school_id=school.pk)
+    # Then the card is gone; the turnstile stays for the pass that names it
+    assert not Credential.objects.exists()
+    assert Device.objects.filter(pk=turnstile.device.pk).exists()
+    assert applied.kept == 1 and AccessEvent.objects.count() == 1
+
+
+def test_a_face_passes_at_the_gateway_only_with_consent_held_on_the_server(
+    django_capture_on_commit_callbacks: Any,
+    school: Any,
+    groups: Any,
+    plain_card: Credential,
+    turnstile: Terminal,
+    monkeypatch: Any,
+) -> None:
+    person = plain_card.person
+    assert person is not None
+    door_id = turnstile.device.door_id
+    assert door_id is not None
+    # Given a face template registered without consent (as an older import might have)
+    Credential.objects.create(school=school, person=person, kind="face", value="tpl-1")
+    services.bump_rules(school_id=school.pk)
+    assert decide(school.pk, door_id, "tpl-1", "face").reason == "biometric_no_consent"
+    data = mirror.snapshot(school=school, since=None)
+    # Then the server does not send it
+    assert data["tables"]["biometrics"] == []
+    # and the gateway, asking its mirror instead of the ledger, refuses the face
+    monkeypatch.setattr(privacy, "biometric_state", mirror.mirrored_biometric_state)
+    wipe(school.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        mirror.apply(data, school_id=school.pk)
+    assert not decide(school.pk, door_id, "tpl-1", "face").allowed
+    # When a template reference arrives in the mirror (the consent holds on the server)
+    consented = {**data, "tables": {**data["tables"], "biometrics": [
+        {"id": 999, "school_id": school.pk, "person_id": person.pk, "kind": "face",
+         "value": "tpl-1", "status": "active", "valid_from": None, "valid_until": None}
+    ]}}  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        mirror.apply(consented, school_id=school.pk)
+    decisions.forget_rules()
+    # Then the gateway lets the face through, as the server would with the consent
+    answer = decide(school.pk, door_id, "tpl-1", "face")
+    assert (answer.allowed, answer.reason) == (True, "ok")

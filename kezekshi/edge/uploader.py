@@ -1,0 +1,320 @@
+"""The gateway's link to the server: the mirror's sync, the upload of buffered passes, the
+health report, and keeping the disk bounded — all run by ``run_edge``'s background thread.
+
+Uploads are at least once and stored exactly once: a pass is marked done here only after
+the server answered for it (stored, or refused for good), and the server stores each
+``(device, record_no)`` once, so an answer lost on the way only means the same batch is
+sent again. A pass the server has not answered for is never deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from kezekshi.access.device_auth import signed_headers
+from kezekshi.access.ingest import MAX_BATCH
+from kezekshi.access.models import AccessEvent, Credential, DailyAttendance
+from kezekshi.edge import mirror
+from kezekshi.edge.models import MirrorState, UploadedEvent
+
+logger = logging.getLogger(__name__)
+
+VERSION = "kezekshi-edge/1"
+BATCHES_PER_REQUEST = 4  # 4 × 1,000 passes ≈ 1 MB, under the server's 2.5 MB body limit
+# Errors after which resending the same events can succeed; any other error code is final.
+RETRY_CODES = {"batch_too_large"}
+
+
+class ServerUnavailable(Exception):
+    """The server could not be reached or answered with an error; try again later."""
+
+
+@dataclass
+class Server:
+    """Signed JSON calls to the server as the gateway's own device, on one keep-alive
+    connection (reopened after any failure)."""
+
+    url: str
+    device_id: int
+    secret: str
+    timeout: float = 30.0
+    _connection: http.client.HTTPConnection | None = field(default=None, repr=False)
+
+    def _open(self) -> http.client.HTTPConnection:
+        if self._connection is None:
+            parts = urlsplit(self.url)
+            kind = (
+                http.client.HTTPSConnection
+                if parts.scheme == "https"
+                else http.client.HTTPConnection
+            )
+            self._connection = kind(parts.netloc, timeout=self.timeout)
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def call(
+        self, method: str, path: str, payload: Any = None, query: dict[str, str] | None = None
+    ) -> Any:
+        """The decoded JSON answer; raises ``ServerUnavailable`` for anything but a 200."""
+        full_path = urlsplit(self.url).path.rstrip("/") + path
+        body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
+        headers = signed_headers(
+            device_id=self.device_id, secret=self.secret, method=method, path=full_path, body=body
+        )
+        headers["Content-Type"] = "application/json"
+        target = full_path + (f"?{urlencode(query)}" if query else "")
+        try:
+            connection = self._open()
+            connection.request(method, target, body=body or None, headers=headers)
+            answer = connection.getresponse()
+            data = answer.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise ServerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if answer.status != 200:
+            if answer.getheader("Connection", "").lower() == "close":
+                self.close()
+            raise ServerUnavailable(f"HTTP {answer.status}: {data[:200]!r}")
+        return json.loads(data)
+
+
+# --- the mirror -----------------------------------------------------------------------
+
+
+def state() -> MirrorState:
+    row = MirrorState.objects.first()
+    return row if row is not None else MirrorState.objects.create()
+
+
+def sync(server: Server) -> mirror.Applied:
+    """Fetch what changed since the last sync and apply it with the new cursor, in one
+    transaction (a crash in between applies the same delta again next time)."""
+    current = state()
+    data = server.call(
+        "GET", "/api/v1/edge/snapshot", query={"since": current.cursor} if current.cursor else None
+    )
+    with transaction.atomic():
+        applied = mirror.apply(data, school_id=int(data["school_id"]))
+        MirrorState.objects.filter(pk=current.pk).update(
+            cursor=data["cursor"], synced_at=timezone.now(), last_error=""
+        )
+    return applied
+
+
+# --- uploads --------------------------------------------------------------------------
+
+
+def _as_sent(event: dict[str, Any], values: dict[int, str]) -> dict[str, Any]:
+    credential = values.get(event["credential_id"]) if event["credential_id"] else None
+    return {
+        "record_no": event["record_no"],
+        "time": event["occurred_at"].isoformat(),
+        "direction": event["direction"],
+        "door": event["door_id"],
+        "allowed": event["allowed"],
+        "reason": event["reason"][:40],
+        "credential_kind": event["credential_kind"] or None,
+        "credential": credential or event["presented"] or None,
+        "person": event["person_id"],
+    }
+
+
+def pending(limit: int) -> list[dict[str, Any]]:
+    fields = [
+        "pk", "device_id", "record_no", "occurred_at", "direction", "door_id", "allowed",
+        "reason", "credential_kind", "credential_id", "presented", "person_id",
+    ]  # fmt: skip
+    rows = AccessEvent.objects.filter(upload__isnull=True).order_by("pk").values(*fields)
+    return [dict(row) for row in rows[:limit]]
+
+
+@dataclass
+class Uploaded:
+    sent: int = 0
+    stored: int = 0
+    refused: int = 0
+    retry: int = 0
+
+
+def upload_once(server: Server, *, limit: int = BATCHES_PER_REQUEST * MAX_BATCH) -> Uploaded:
+    """Send up to ``limit`` passes not yet answered for, in batches of at most 1,000 per
+    device, and mark what the server stored or refused for good. Raises
+    ``ServerUnavailable`` (nothing marked) when the server does not answer."""
+    events = pending(limit)
+    result = Uploaded()
+    if not events:
+        return result
+    values = dict(
+        Credential.objects.filter(
+            pk__in={e["credential_id"] for e in events if e["credential_id"]}
+        ).values_list("pk", "value")
+    )
+    by_device: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        by_device[event["device_id"]].append(event)
+    batches, sent = [], []
+    for device_id, rows in by_device.items():
+        for start in range(0, len(rows), MAX_BATCH):
+            chunk = rows[start : start + MAX_BATCH]
+            batches.append({"device": device_id, "events": [_as_sent(e, values) for e in chunk]})
+            sent.append(chunk)
+    answer = server.call("POST", "/api/v1/edge/events", {"batches": batches})
+    now = timezone.now()
+    done: list[UploadedEvent] = []
+    for chunk, reply in zip(sent, answer["batches"], strict=True):
+        if "error" in reply:  # the whole batch refused (a device the server does not know)
+            code = str(reply["error"].get("code", "refused"))[:40]
+            done += [UploadedEvent(event_id=e["pk"], refused=code, answered_at=now) for e in chunk]
+            result.refused += len(chunk)
+            continue
+        for event, outcome in zip(chunk, reply["results"], strict=True):
+            if outcome["status"] == "stored":
+                done.append(UploadedEvent(event_id=event["pk"], answered_at=now))
+                result.stored += 1
+                continue
+            code = str(outcome.get("error", {}).get("code", "refused"))[:40]
+            if code in RETRY_CODES:
+                result.retry += 1
+                continue
+            logger.warning("The server refused pass %s for good: %s", event["pk"], outcome)
+            done.append(UploadedEvent(event_id=event["pk"], refused=code, answered_at=now))
+            result.refused += 1
+    result.sent = len(events)
+    with transaction.atomic():
+        UploadedEvent.objects.bulk_create(done, ignore_conflicts=True)
+    return result
+
+
+# --- health and disk ------------------------------------------------------------------
+
+
+def disk_bytes() -> int:
+    name = Path(str(settings.DATABASES["default"]["NAME"]))
+    return sum(p.stat().st_size for p in name.parent.glob(f"{name.name}*") if p.is_file())
+
+
+def report_status(server: Server) -> None:
+    waiting = AccessEvent.objects.filter(upload__isnull=True)
+    oldest = waiting.aggregate(oldest=Min("occurred_at"))["oldest"]
+    last = state().synced_at
+    server.call(
+        "POST",
+        "/api/v1/edge/status",
+        {
+            "backlog": waiting.count(),
+            "oldest_pending": oldest.isoformat() if oldest else None,
+            "disk_bytes": disk_bytes(),
+            "version": VERSION,
+            "last_sync": last.isoformat() if last else None,
+        },
+    )
+
+
+def prune(*, keep_days: int | None = None, max_events: int | None = None) -> int:
+    """Delete passes the server has answered for that are older than ``EDGE_KEEP_DAYS``,
+    and the oldest answered ones beyond ``EDGE_MAX_EVENTS``. Never a pass still waiting."""
+    keep_days = getattr(settings, "EDGE_KEEP_DAYS", 7) if keep_days is None else keep_days
+    max_events = getattr(settings, "EDGE_MAX_EVENTS", 500_000) if max_events is None else max_events
+    cutoff = timezone.now() - dt.timedelta(days=keep_days)
+    answered = AccessEvent.objects.filter(upload__isnull=False)
+    doomed = list(answered.filter(occurred_at__lt=cutoff).values_list("pk", flat=True))
+    excess = AccessEvent.objects.count() - len(doomed) - max_events
+    if excess > 0:
+        doomed += list(
+            answered.exclude(pk__in=doomed).order_by("pk").values_list("pk", flat=True)[:excess]
+        )
+    for start in range(0, len(doomed), 2000):
+        with transaction.atomic():
+            AccessEvent.objects.filter(pk__in=doomed[start : start + 2000]).delete()
+    DailyAttendance.objects.filter(date__lt=cutoff.date()).delete()
+    return len(doomed)
+
+
+# --- the loop -------------------------------------------------------------------------
+
+
+class GatewayLoop:
+    """The background work of a running gateway: sync every ``sync_every`` seconds,
+    upload whenever passes wait, report health, prune — backing off while the server is
+    unreachable (1 s doubling to 60 s)."""
+
+    def __init__(self, server: Server, *, sync_every: float = 30.0) -> None:
+        self.server = server
+        self.sync_every = sync_every
+        self.stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_sync = 0.0
+        self._next_status = 0.0
+        self._next_prune = 0.0
+        self.backoff = 0.0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="edge-link", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            close_old_connections()
+            busy = False
+            try:
+                busy = self.step()
+                self.backoff = 0.0
+            except ServerUnavailable as exc:
+                self.backoff = min(60.0, max(1.0, self.backoff * 2))
+                self._note(str(exc))
+            except Exception as exc:  # a bug must not stop the gateway's uploads for good
+                logger.exception("edge link step failed")
+                self.backoff = min(60.0, max(1.0, self.backoff * 2))
+                self._note(f"{type(exc).__name__}: {exc}")
+            if not busy:
+                self.stopping.wait(self.backoff or 0.5)
+
+    def step(self) -> bool:
+        """One round; True when passes are still waiting (go on at once)."""
+        now = time.monotonic()
+        if now >= self._next_sync:
+            sync(self.server)
+            self._next_sync = now + self.sync_every
+        uploaded = upload_once(self.server)
+        if now >= self._next_status:
+            report_status(self.server)
+            self._next_status = now + self.sync_every
+        if now >= self._next_prune:
+            prune()
+            self._next_prune = now + 3600
+        return uploaded.sent >= BATCHES_PER_REQUEST * MAX_BATCH
+
+    def _note(self, error: str) -> None:
+        logger.warning(
+            "edge: the server is not reachable (%s); retrying in %.0f s", error, self.backoff
+        )
+        try:
+            MirrorState.objects.filter(pk=state().pk).update(
+                last_error=error[:300], last_error_at=timezone.now()
+            )
+        except Exception:  # the note is best effort
+            logger.exception("edge: could not note the error")
