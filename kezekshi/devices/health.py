@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Min
+from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -25,7 +26,8 @@ from kezekshi.accounts.models import Membership
 from kezekshi.accounts.roles import Role
 from kezekshi.core.calendar import WorkingCalendar
 from kezekshi.core.models import School, Shift
-from kezekshi.devices.models import Link, Protocol
+from kezekshi.devices.models import Command, Enrolment, Link, Protocol
+from kezekshi.devices.sync import DELETING, NO_FACE
 from kezekshi.notifications import services as notifications
 
 
@@ -158,3 +160,75 @@ def alert_silent(now: dt.datetime | None = None) -> list[Silence]:
             ]
         )
     return told
+
+
+# --- the terminals page ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TerminalStatus:
+    """One device as the terminals page shows it: its health and its sync status."""
+
+    device: Device
+    link: Link | None
+    pending: int
+    sent: int
+    failed: int
+    last_failure: str
+    persons: int
+    faces: int
+    faces_leaving: int  # face removals the terminal has not confirmed yet
+
+
+def terminal_status(school_id: int, device_id: int | None = None) -> list[TerminalStatus]:
+    """The school's devices (or one) with their health and sync figures; four queries."""
+    devices = Device.objects.filter(school_id=school_id).select_related("door", "link")
+    if device_id is not None:
+        devices = devices.filter(pk=device_id)
+    devices = devices.annotate(
+        last_failure=Subquery(
+            Command.objects.filter(device=OuterRef("pk"), status=Command.Status.FAILED)
+            .order_by("-id")
+            .values("error")[:1]
+        )
+    ).order_by("name", "pk")
+    rows = list(devices)
+    ids = [device.pk for device in rows]
+    commands: dict[tuple[int, str], int] = {
+        (device, status): count
+        for device, status, count in Command.objects.filter(
+            device_id__in=ids,
+            status__in=[Command.Status.PENDING, Command.Status.SENT, Command.Status.FAILED],
+        )
+        .values_list("device_id", "status")
+        .annotate(count=Count("id"))
+        .values_list("device_id", "status", "count")
+    }
+    leaving = Q(has_face=True) & (Q(digest__endswith=NO_FACE) | Q(digest=DELETING))
+    held: dict[int, dict[str, Any]] = {
+        row["device_id"]: dict(row)
+        for row in Enrolment.objects.filter(device_id__in=ids)
+        .values("device_id")
+        .annotate(
+            persons=Count("id", filter=~Q(digest=DELETING)),
+            faces=Count("id", filter=Q(has_face=True, face_confirmed=True)),
+            leaving=Count("id", filter=leaving),
+        )
+    }
+    result = []
+    for device in rows:
+        counts: dict[str, Any] = held.get(device.pk, {})
+        result.append(
+            TerminalStatus(
+                device=device,
+                link=getattr(device, "link", None),
+                pending=commands.get((device.pk, Command.Status.PENDING), 0),
+                sent=commands.get((device.pk, Command.Status.SENT), 0),
+                failed=commands.get((device.pk, Command.Status.FAILED), 0),
+                last_failure=device.last_failure or "",  # type: ignore[attr-defined]
+                persons=counts.get("persons", 0),
+                faces=counts.get("faces", 0),
+                faces_leaving=counts.get("leaving", 0),
+            )
+        )
+    return result

@@ -64,4 +64,5 @@ urlpatterns = [
     path("", include("kezekshi.portal.visitor_urls")),
     path("", include("kezekshi.portal.attendance_urls")),
     path("", include("kezekshi.portal.setup_urls")),
+    path("", include("kezekshi.portal.device_urls")),
 ]

@@ -1,0 +1,223 @@
+"""The terminal pages: approving a waiting terminal, health and sync status, the buttons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from kezekshi.access import services
+from kezekshi.access.models import AccessGroup, Device, Door
+from kezekshi.access.tests.conftest import building, groups, main_door  # noqa: F401
+from kezekshi.accounts.roles import Role
+from kezekshi.conftest import make_school, verified_client
+from kezekshi.devices import queue, sync
+from kezekshi.devices.models import Command, Enrolment, Link, PendingTerminal, Protocol
+from kezekshi.people.models import Pupil
+from kezekshi.privacy.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    cache.clear()
+
+
+@pytest.fixture
+def admin(school: Any, make_user: Any) -> Client:
+    client = verified_client(make_user(Role.SCHOOL_ADMIN, school))
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+@pytest.fixture
+def zk(school: Any, main_door: Door) -> Device:  # noqa: F811
+    device, _secret = services.register_device(
+        school=school, name="Main ZK", kind="turnstile", door=main_door, serial_number="ZK0009"
+    )
+    Link.objects.create(device=device, protocol=Protocol.ZKTECO_ACC)
+    return device
+
+
+def approve_form(door: Door, **fields: Any) -> dict[str, Any]:
+    return {
+        "name": "Кіреберіс 1",
+        "kind": "turnstile",
+        "door": door.pk,
+        "lane": 1,
+        "direction": "",
+        "decision_mode": "device",
+        **fields,
+    }
+
+
+def test_a_terminal_that_called_in_is_approved_and_gets_its_people(
+    admin: Client,
+    school: Any,
+    main_door: Door,  # noqa: F811
+    pupil: Pupil,
+    groups: list[AccessGroup],  # noqa: F811
+) -> None:
+    card = services.issue_card(person=pupil.person, uid="123,45678", by=None)
+    terminal = Client()
+    # given a ZKTeco terminal (attendance dialect) calling in with an unknown serial
+    first = terminal.get("/iclock/cdata?SN=AJYS220160123&options=all&pushver=2.4.1")
+    assert first.status_code == 403
+    pending = PendingTerminal.objects.get(serial_number="AJYS220160123")
+    # the admin sees it waiting
+    page = admin.get("/access/terminals/").content.decode()
+    assert "AJYS220160123" in page
+    # when the admin approves it onto the main door
+    response = admin.post(f"/access/terminals/waiting/{pending.pk}/", approve_form(main_door))
+    assert response.status_code == 302
+    device = Device.objects.get(serial_number="AJYS220160123")
+    assert (device.school_id, device.door_id, device.link.protocol) == (
+        school.pk,
+        main_door.pk,
+        Protocol.ZKTECO_ATT,
+    )
+    assert not PendingTerminal.objects.exists()
+    # then the terminal is recognised and its next poll brings the pupil and the card
+    assert (
+        terminal.get("/iclock/cdata?SN=AJYS220160123&options=all&pushver=2.4.1").status_code == 200
+    )
+    commands = terminal.get("/iclock/getrequest?SN=AJYS220160123").content.decode()
+    assert f"PIN={pupil.person_id}" in commands
+    assert str(int(card.value, 16)) in commands
+    # and the terminal's page shows the command sent, awaiting its answer
+    page = admin.get(f"/access/terminals/{device.pk}/").content.decode()
+    assert "Сейтқали" in page and "Add or update a person" in page
+    assert AuditEntry.objects.filter(details__list="terminal_commands").exists()
+
+
+def test_a_serial_already_bound_cannot_be_approved_twice(
+    admin: Client,
+    zk: Device,
+    main_door: Door,  # noqa: F811
+) -> None:
+    pending = PendingTerminal.objects.create(serial_number="ZK0009", protocol=Protocol.ZKTECO_ACC)
+    response = admin.post(f"/access/terminals/waiting/{pending.pk}/", approve_form(main_door))
+    assert response.status_code == 409
+    assert "already registered" in response.content.decode()
+    assert Device.objects.filter(serial_number="ZK0009").count() == 1
+
+
+def test_a_hikvision_terminal_is_approved_with_its_address_and_account(
+    admin: Client,
+    main_door: Door,  # noqa: F811
+) -> None:
+    pending = PendingTerminal.objects.create(
+        serial_number="DS-K1T671M20230101", protocol=Protocol.HIKVISION, remote_addr="10.0.0.7"
+    )
+    bad = approve_form(main_door, address="ftp://10.0.0.7", username="admin", password="x")
+    assert admin.post(f"/access/terminals/waiting/{pending.pk}/", bad).status_code == 422
+    good = approve_form(
+        main_door, kind="face_terminal", address="http://10.0.0.7:80", username="admin",
+        password="Secret-123",
+    )  # fmt: skip
+    assert admin.post(f"/access/terminals/waiting/{pending.pk}/", good).status_code == 302
+    link = Link.objects.get(device__serial_number="DS-K1T671M20230101")
+    assert (link.protocol, link.address, link.username, link.password) == (
+        Protocol.HIKVISION,
+        "http://10.0.0.7:80",
+        "admin",
+        "Secret-123",
+    )
+    # the page shows where the terminal pushes its events, never the password
+    page = admin.get(f"/access/terminals/{link.device_id}/").content.decode()
+    assert "/isapi/DS-K1T671M20230101/" in page and "Secret-123" not in page
+    # a settings change with an empty password keeps the stored one
+    response = admin.post(
+        f"/access/terminals/{link.device_id}/",
+        {"decision_mode": "server", "address": "http://10.0.0.8", "username": "ops"},
+    )
+    assert response.status_code == 302
+    link.refresh_from_db()
+    assert (link.decision_mode, link.address, link.password) == (
+        "server",
+        "http://10.0.0.8",
+        "Secret-123",
+    )
+
+
+def test_a_waiting_terminal_is_forgotten(admin: Client) -> None:
+    pending = PendingTerminal.objects.create(serial_number="X1", protocol=Protocol.ZKTECO_ACC)
+    response = admin.post(f"/access/terminals/waiting/{pending.pk}/forget/")
+    assert response.status_code == 302
+    assert not PendingTerminal.objects.exists()
+    assert admin.post(f"/access/terminals/waiting/{pending.pk}/forget/").status_code == 404
+
+
+def test_the_terminals_page_shows_sync_status_and_the_buttons_queue_commands(
+    admin: Client,
+    school: Any,
+    zk: Device,
+    pupil: Pupil,
+    groups: list[AccessGroup],  # noqa: F811
+) -> None:
+    services.issue_card(person=pupil.person, uid="123,45678", by=None)
+    sync.reconcile(school.pk)
+    for command in queue.due(zk):
+        queue.complete(zk, command.pk, return_code=-1002, error="syntax error")
+    Link.objects.filter(device=zk).update(users_count=1, users_capacity=3000, event_backlog=7)
+    page = admin.get("/access/terminals/").content.decode()
+    assert "Main ZK" in page and "syntax error" in page and "1/3000" in page
+    # the resync button queues everything again (and asks the terminal to count)
+    assert admin.post(f"/access/terminals/{zk.pk}/resync/").status_code == 302
+    kinds = list(Command.objects.filter(device=zk, status="pending").values_list("kind", flat=True))
+    assert kinds == ["user.upsert", "device.query_users"]
+    # open the door, restart
+    assert admin.post(f"/access/terminals/{zk.pk}/open/").status_code == 302
+    assert admin.post(f"/access/terminals/{zk.pk}/reboot/").status_code == 302
+    assert Command.objects.filter(device=zk, kind="door.open", data__seconds=5).exists()
+    assert Command.objects.filter(device=zk, kind="device.reboot").exists()
+
+
+def test_a_face_removal_waiting_for_the_device_is_shown(
+    admin: Client,
+    school: Any,
+    zk: Device,
+    pupil: Pupil,
+) -> None:
+    Enrolment.objects.create(
+        device=zk,
+        pin=str(pupil.person_id),
+        person=pupil.person,
+        digest="a" * 32 + sync.NO_FACE,
+        has_face=True,
+        face_confirmed=True,
+    )
+    page = admin.get("/access/terminals/").content.decode()
+    assert "1 face removal waiting for the device" in page
+
+
+def test_a_native_device_takes_no_terminal_commands(
+    admin: Client,
+    school: Any,
+    main_door: Door,  # noqa: F811
+) -> None:
+    device, _secret = services.register_device(
+        school=school, name="Reader", kind="card_reader", door=main_door
+    )
+    response = admin.post(f"/access/terminals/{device.pk}/open/", follow=True)
+    assert "Only ZKTeco and Hikvision terminals" in response.content.decode()
+    assert not Command.objects.exists()
+
+
+def test_a_teacher_is_refused_and_another_schools_terminal_is_not_found(
+    school: Any,
+    zk: Device,
+    make_user: Any,
+) -> None:
+    teacher = verified_client(make_user(Role.CLASS_TEACHER, school))
+    assert teacher.get("/access/terminals/").status_code == 403
+    assert teacher.post(f"/access/terminals/{zk.pk}/open/").status_code == 403
+    elsewhere = make_school(prefix=3003)
+    stranger = verified_client(make_user(Role.SCHOOL_ADMIN, elsewhere))
+    assert stranger.get(f"/access/terminals/{zk.pk}/").status_code == 404
+    assert stranger.post(f"/access/terminals/{zk.pk}/open/").status_code == 404
+    assert stranger.post(f"/access/terminals/{zk.pk}/resync/").status_code == 404
+    assert not Command.objects.exists()
