@@ -15,7 +15,6 @@ import collections
 import functools
 import hashlib
 import io
-import itertools
 import json
 import secrets
 import threading
@@ -561,8 +560,8 @@ class _Handler(BaseHTTPRequestHandler):
 def run(options: dict[str, Any], out: Any) -> None:
     """``simulate_device --protocol hikvision``: serve the ISAPI on ``--listen``, push
     ``--passes`` events for the persons it holds (invalid-card events while it holds
-    none), re-push them after ``--reboot``, then keep serving ``--polls`` × 10 s (0: until
-    Ctrl-C) so the server can send its changes."""
+    none), re-push them after ``--reboot``, then keep serving ``--polls`` × 10 s (0: stop at
+    once) so the server can send its changes; Ctrl-C stops it earlier."""
     host, _sep, port = str(options.get("listen") or "127.0.0.1:8081").rpartition(":")
     serial = options.get("serial") or "DS-K1T671-SIM"
     push_url = options.get("push_url")
@@ -600,11 +599,8 @@ def run(options: dict[str, Any], out: Any) -> None:
                 out.write(f"rebooted, pushed again -> {terminal.reboot()}\n")
         else:
             out.write("no push URL (give --secret or --push-url): serving the ISAPI only\n")
-        polls = int(options.get("polls") or 0)
-        deadline = time.monotonic() + polls * 10 if polls else None
-        for _tick in itertools.count():
-            if deadline is not None and time.monotonic() >= deadline:
-                break
+        deadline = time.monotonic() + int(options.get("polls") or 0) * 10
+        while time.monotonic() < deadline:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
