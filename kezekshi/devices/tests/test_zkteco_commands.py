@@ -21,7 +21,8 @@ from kezekshi.privacy.models import Kind
 from kezekshi.privacy.tests.family import make_family
 
 pytestmark = pytest.mark.django_db
-INJECTION = "Әлия\tPin=1\nC:9:DATA DELETE user Pin=1\r\x00\x85\u2028X"
+# (PostgreSQL keeps no NUL in text: the rendering test adds one on its own.)
+INJECTION = "Әлия\tPin=1\nC:9:DATA DELETE user Pin=1\r\x85\u2028X"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
 
 
@@ -67,7 +68,7 @@ def test_user_commands_in_both_dialects() -> None:
 
 @pytest.mark.parametrize("dialect", [protocol.ACC, protocol.ATT])
 def test_no_value_can_inject_a_field_or_a_command(dialect: str) -> None:
-    data = {"pin": "15", "name": INJECTION, "card": "81066\t06\nC:9:REBOOT"}
+    data = {"pin": "15", "name": INJECTION + "\x00", "card": "81066\t06\nC:9:REBOOT"}
     for text in protocol.render("user.upsert", data, dialect):
         assert not any(ord(ch) < 32 and ch != "\t" for ch in text)
         assert "\u2028" not in text and "\x85" not in text

@@ -108,6 +108,21 @@ def test_malformed_lines_are_skipped_and_the_good_ones_land(
     assert any(acc.serial in w and "4 of 6 lines malformed" in w for w in warnings)
 
 
+def test_nul_bytes_and_broken_utf8_are_no_storage_failure(acc: Any, pupil: Any) -> None:
+    body = (
+        rtlog(211, pin=pupil.person_id).encode()
+        + b"time=2025-12-01 07:57:00\tpin=0\tevent=206\tindex=212\tnote=\x00\xff\xfe\n"
+        + b"\x00\x00\x00\n"
+    )
+    answer = acc.post("cdata", body, table="rtlog")
+    assert answer.status_code == 200
+    assert AccessEvent.objects.get().record_no == "rt:211"
+    acc.refresh()
+    assert acc.link.options["last_events"][0]["note"] == "\ufffd\ufffd"
+    unknown = acc.client.get("/iclock/cdata?SN=NUL0001&options=all&pushver=2.4%00")
+    assert unknown.status_code == 403
+
+
 def test_garbage_attlog_lines(att: Any, pupil: Any) -> None:
     body = (
         "\t2025-12-01 07:58:12\t0\t15\n"
@@ -140,12 +155,13 @@ def test_an_unknown_table_is_refused(acc: Any) -> None:
 def test_a_database_failure_answers_500_and_nothing_is_acknowledged(acc: Any, pupil: Any) -> None:
     body = rtlog(401, pin=pupil.person_id) + rtlog(402, pin=pupil.person_id)
 
-    def refuse_event_inserts(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if sql.lstrip().upper().startswith("INSERT") and "access_accessevent" in sql:
-            raise OperationalError("disk I/O error")
+    def events_table_fails(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        # Every statement on the events table fails, as on a full disk or a lost server.
+        if "access_accessevent" in sql:
+            raise OperationalError("could not extend file: No space left on device")
         return execute(sql, params, many, context)
 
-    with connection.execute_wrapper(refuse_event_inserts):
+    with connection.execute_wrapper(events_table_fails):
         failed = acc.post("cdata", body, table="rtlog")
     assert failed.status_code == 500
     assert b"OK" not in failed.content

@@ -29,7 +29,9 @@ MAX_PIN = 24  # devices.Enrolment.pin
 
 def lines_of(body: bytes) -> list[str]:
     """The non-empty lines of an upload (devices use LF or CRLF; names are UTF-8)."""
-    text = body.decode("utf-8", errors="replace")
+    # No NUL goes further: PostgreSQL keeps none in text, and a terminal would re-send a
+    # refused body forever.
+    text = body.decode("utf-8", errors="replace").replace("\x00", "")
     return [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line]
 
 
@@ -61,7 +63,7 @@ def device_info(text: str) -> dict[str, str]:
     separated by commas, tabs or new lines (a comma inside a value stays in it)."""
     info: dict[str, str] = {}
     last = ""
-    for piece in re.split(r"[\t\r\n]+", text):
+    for piece in re.split(r"[\t\r\n]+", text.replace("\x00", "")):
         for token in piece.split(","):
             key, sep, value = token.partition("=")
             if sep and re.fullmatch(r"~?[A-Za-z][\w.~-]{0,63}", key.strip()):

@@ -57,7 +57,11 @@ def _remote_addr(request: HttpRequest) -> str | None:
 
 def _params(request: HttpRequest) -> dict[str, str]:
     """The query parameters but the serial number (what a terminal says of itself)."""
-    return {str(key): str(value) for key, value in request.GET.items() if key != "SN"}
+    return {
+        str(key).replace("\x00", ""): str(value).replace("\x00", "")
+        for key, value in request.GET.items()
+        if key != "SN"
+    }
 
 
 def terminal_endpoint(
