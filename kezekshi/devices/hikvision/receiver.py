@@ -22,9 +22,8 @@ import hmac
 import json
 import logging
 import re
-from email.message import EmailMessage
+from email.message import Message
 from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Any
 
 from django.db.models import F
@@ -227,24 +226,26 @@ def _multipart(content_type: str, body: bytes) -> list[dict[str, Any]]:
     bad = Refused(400, "bad_multipart", _("The multipart body could not be read."))
     if "boundary=" not in content_type.lower():
         raise bad
-    message = BytesParser(policy=HTTP).parsebytes(
+    # compat32 (the default policy) parses headers several times faster than HTTP's.
+    message = BytesParser().parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace") + body
     )
     if not message.is_multipart():
         raise bad
     documents = []
-    parts = list(message.iter_parts()) if isinstance(message, EmailMessage) else []
-    for part in parts:
+    parts = message.get_payload()
+    for part in parts if isinstance(parts, list) else []:
+        if not isinstance(part, Message):
+            continue
         name = part.get_param("name", header="content-disposition")
         kind = part.get_content_type()
+        is_json = name in JSON_PARTS or kind in ("application/json", "text/json")
+        if not is_json and kind not in ("application/xml", "text/xml"):
+            continue  # the picture (image/jpeg) is not kept: see the module's docstring
         payload = part.get_payload(decode=True)
         if not isinstance(payload, bytes):
             continue
-        if name in JSON_PARTS or kind in ("application/json", "text/json"):
-            documents.append(_json(payload))
-        elif kind in ("application/xml", "text/xml"):
-            documents.append(_xml(payload.lstrip()))
-        # The picture (image/jpeg) is not kept: see the module's docstring.
+        documents.append(_json(payload) if is_json else _xml(payload.lstrip()))
     if not documents:
         raise bad
     return documents

@@ -90,6 +90,20 @@ def test_a_face_pass_names_the_person_only_with_the_face_consent(
     assert event.reason == "biometric_no_consent"
 
 
+def test_with_the_face_consent_a_face_pass_is_the_persons(
+    face_terminal: Device, pupil: Any
+) -> None:
+    from kezekshi.devices.tests.test_hikvision_client import grant_face_consent
+
+    grant_face_consent(pupil)
+    document = event_json(
+        serial_no=13, when=MONDAY_0752, minor=0x4B, employee_no=f"{pupil.person_id:06d}"
+    )
+    assert push(face_terminal, document).status_code == 200
+    event = AccessEvent.objects.get()
+    assert event.person_id == pupil.person_id and event.allowed and event.reason == "ok"
+
+
 def test_refusals_keep_the_terminals_reason(face_terminal: Device, card: Any) -> None:
     pushes = [
         event_json(serial_no=20, when=MONDAY_0752, minor=0x09, card_no="99887766"),
