@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from django.http import HttpRequest
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
 from ninja import Field, Router, Schema
@@ -133,7 +134,7 @@ def events(request: HttpRequest, payload: EventsIn) -> dict[str, Any]:
     device: Device = request.auth  # type: ignore[attr-defined]
     skew: dt.timedelta = request.device_skew  # type: ignore[attr-defined]
     batch = ingest.ingest(device, payload.events, skew)
-    return {
+    answer = {
         "stored": batch.stored,
         "errors": batch.errors,
         "clock_flagged": abs(skew) > services.CLOCK_TOLERANCE,
@@ -141,6 +142,9 @@ def events(request: HttpRequest, payload: EventsIn) -> dict[str, Any]:
         "mode": decisions.current_settings(device.school_id).mode,
         "server_time": timezone.now(),
     }
+    # Written as it is (the schema above documents it): checking a thousand results we
+    # built ourselves against it took a sixth of the upload's time.
+    return JsonResponse(answer, encoder=DjangoJSONEncoder)  # type: ignore[return-value]
 
 
 class StateOut(Schema):

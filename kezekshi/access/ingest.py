@@ -177,7 +177,7 @@ def _resolve(
         cards = {
             credential.value: credential
             for credential in Credential.objects.filter(
-                school_id=school_id, kind="card", value__in=set(card_values.values())
+                school_id=school_id, kind="card", value__among=set(card_values.values())
             ).only("pk", "value", "person_id", "visitor_id")
         }
     person_ids = {event.person for _i, event in valid if event.person is not None}

@@ -461,7 +461,7 @@ def _record(device: Device, reports: Sequence[PassReport], skew: dt.timedelta) -
     numbers = list(dict.fromkeys(report.record_no for report in reports))
     known = {
         event.record_no: event
-        for event in AccessEvent.objects.filter(device=device, record_no__in=numbers).only(
+        for event in AccessEvent.objects.filter(device=device, record_no__among=numbers).only(
             "pk", "record_no", "allowed", "reason", "occurred_at", "clock_flagged"
         )
     }
@@ -542,7 +542,7 @@ def _update_presence(school_id: int, passed: list[AccessEvent], doors: dict[int,
     rows = {
         row.person_id: row
         for row in Presence.objects.select_for_update()
-        .filter(school_id=school_id, person_id__in=list(latest))
+        .filter(school_id=school_id, person_id__among=list(latest))
         .order_by("person_id")
     }
     changed, created = [], []
@@ -590,7 +590,7 @@ def _update_attendance(
     rows = {
         (row.person_id, row.date): row
         for row in DailyAttendance.objects.select_for_update().filter(
-            school_id=school_id, person_id__in={p for p, _day in spans}, date__in=days
+            school_id=school_id, person_id__among={p for p, _day in spans}, date__in=days
         )
     }
     changed, created = [], []
@@ -631,7 +631,7 @@ def _use_exit_permits(passed: list[AccessEvent], doors: dict[int, DoorRule]) -> 
     for event in outs:
         by_person[event.person_id].append(local_time(event.occurred_at))  # type: ignore[index]
     permits = ExitPermit.objects.filter(
-        pupil__person_id__in=list(by_person),
+        pupil__person_id__among=list(by_person),
         date__in={moment.date() for moments in by_person.values() for moment in moments},
         used_at__isnull=True,
         cancelled_at__isnull=True,
@@ -729,7 +729,7 @@ def _queue_pass_notices(
     history: dict[tuple[int, str], list[tuple[dt.datetime, int]]] = defaultdict(list)
     for pk, person_id, direction, at in AccessEvent.objects.filter(
         school_id=school_id,
-        person_id__in=person_ids,
+        person_id__among=person_ids,
         allowed=True,
         occurred_at__gte=earliest,
         occurred_at__lte=latest,
@@ -754,7 +754,7 @@ def _queue_pass_notices(
     links = list(
         Guardianship.objects.filter(
             school_id=school_id,
-            pupil__person_id__in={event.person_id for event in to_tell},
+            pupil__person_id__among={event.person_id for event in to_tell},
             guardian__person__user__isnull=False,
             guardian__person__user__is_active=True,
         ).values_list(

@@ -6,3 +6,6 @@ class CoreConfig(AppConfig):
     name = "kezekshi.core"
     label = "core"
     verbose_name = _("Schools and calendar")
+
+    def ready(self) -> None:
+        from kezekshi.core import bulk  # noqa: F401  (registers the ``among`` lookup)

@@ -8,11 +8,14 @@ metadata once, and the values go to the driver's ``executemany`` as parameters.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any, TypeVar
 
 from django.db import connections, models, router
+from django.db.models import Lookup
 
 _Model = TypeVar("_Model", bound=models.Model)
 
@@ -93,8 +96,20 @@ def _preparer(field: Any, connection: Any) -> Callable[[Any], Any]:
     if kind in ("CharField", "TextField"):
         return _text
     if kind == "DateTimeField":
+        if connection.vendor == "sqlite":
+            return _sqlite_datetime
         return connection.ops.adapt_datetimefield_value  # type: ignore[no-any-return]
     return lambda value: field.get_db_prep_save(value, connection)
+
+
+def _sqlite_datetime(value: dt.datetime | None) -> str | None:
+    """What Django's SQLite backend writes for an aware datetime (UTC, no offset), four
+    times as fast: the batch writes a few thousand of them."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("a naive datetime where an aware one is expected")
+    return str(value.astimezone(dt.UTC).replace(tzinfo=None))
 
 
 def _same(value: Any) -> Any:
@@ -131,3 +146,29 @@ def update(rows: Sequence[models.Model], *, fields: Sequence[str]) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
+
+
+class Among(Lookup):  # type: ignore[type-arg]
+    """``person_id__among=[...]``: ``__in`` for a long list of plain ints or strings, with
+    the list sent as ONE parameter (``= ANY(array)`` on PostgreSQL, ``json_each`` on
+    SQLite). ``__in`` resolves and binds each value on its own, which for the thousand
+    ids of an upload cost more than the query."""
+
+    lookup_name = "among"
+
+    def get_prep_lookup(self) -> Any:
+        return [value.value if isinstance(value, Enum) else value for value in self.rhs]
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        values = list(self.rhs)
+        if not values:
+            return "1 = 0", []
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", [*lhs_params, values]
+        sql = f"{lhs} IN (SELECT value FROM json_each(%s))"  # noqa: S608
+        return sql, [*lhs_params, json.dumps(values)]
+
+
+models.Field.register_lookup(Among)
+models.ForeignObject.register_lookup(Among)  # ``person_id__among=[ids]``

@@ -463,7 +463,8 @@ def withdrawn_processing(*, users: set[int], children: set[int]) -> set[tuple[in
     rows = (
         Consent.objects.filter(kind=Kind.PROCESSING)
         .filter(
-            Q(given_by_id__in=users, subject_person_id__in=children) | Q(subject_user_id__in=users)
+            Q(given_by_id__among=users, subject_person_id__among=children)
+            | Q(subject_user_id__among=users)
         )
         .values_list("given_by_id", "subject_person_id", "subject_user_id", "decision")
         .order_by("id")

@@ -57,3 +57,14 @@ def test_a_unique_clash_is_an_integrity_error_and_writes_nothing(device: Device)
 
 def test_nothing_to_insert(device: Device) -> None:
     assert bulk.insert([]) == []
+
+
+@pytest.mark.parametrize("values", [[], ["r1"], ["r1", "r3", "nope"]])
+def test_among_finds_what_in_finds(device: Device, values: list[str]) -> None:
+    with transaction.atomic():
+        bulk.insert([_event(device, n) for n in range(1, 5)])
+    among = set(AccessEvent.objects.filter(record_no__among=values).values_list("pk", flat=True))
+    within = set(AccessEvent.objects.filter(record_no__in=values).values_list("pk", flat=True))
+    assert among == within
+    ids = list(within)
+    assert set(AccessEvent.objects.filter(pk__among=ids).values_list("pk", flat=True)) == within
