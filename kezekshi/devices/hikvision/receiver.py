@@ -82,7 +82,7 @@ class Refused(Exception):
 
 
 def token_matches(device: Device, serial: str, token: str) -> bool:
-    return hmac.compare_digest(push_token(device.secret, serial), token)
+    return hmac.compare_digest(push_token(device.secret, serial).encode(), token.encode())
 
 
 @csrf_exempt
@@ -279,6 +279,8 @@ def event_to_pass(document: dict[str, Any], event: dict[str, Any]) -> dict[str, 
     elif asks and employee:
         kind = "face"
     serial_no = event.get("serialNo")
+    if isinstance(serial_no, str) and serial_no.isascii() and serial_no.isdigit():
+        serial_no = int(serial_no)
     when = document.get("dateTime")
     if isinstance(serial_no, int) and not isinstance(serial_no, bool):
         record_no = f"hik:{serial_no}"

@@ -180,8 +180,12 @@ def test_a_wrong_token_an_unknown_serial_and_a_disabled_terminal_are_refused(
     document = event_json(serial_no=60, when=MONDAY_0752, minor=0x01, card_no=CARD_DECIMAL)
     content_type, body = multipart_body(document, picture=tiny_jpeg())
     good = push_url(face_terminal)
-    wrong_token = good.replace(good.split("/")[3], "0" * 32)
-    assert raw_post(wrong_token, body, content_type).status_code == 403
+    for token in ("0" * 32, "ключ", ""):
+        wrong_token = good.replace(good.split("/")[3], token)
+        answer = raw_post(wrong_token, body, content_type)
+        assert answer.status_code in (403, 404), token
+    cyrillic = raw_post(good.replace(good.split("/")[3], "ключ"), body, content_type)
+    assert cyrillic.json()["code"] == "bad_token"
 
     unknown = f"/isapi/DS-UNKNOWN-1/{'a' * 32}/events"
     first = raw_post(unknown, body, content_type)
