@@ -266,3 +266,26 @@ def test_an_event_without_a_time_is_refused_not_acknowledged(
 
 def test_only_post_is_taken(face_terminal: Device) -> None:
     assert Client().get(push_url(face_terminal)).status_code == 405
+
+
+def test_a_storage_failure_is_a_500_and_the_re_push_stores_the_pass_once(
+    face_terminal: Device, card: Any
+) -> None:
+    from django.db import OperationalError, connection
+
+    def disk_full(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        # The pass is inserted, then its presence update fails: all of it rolls back.
+        if "access_presence" in sql:
+            raise OperationalError("database or disk is full")
+        return execute(sql, params, many, context)
+
+    document = event_json(serial_no=90, when=MONDAY_0752, minor=0x01, card_no=CARD_DECIMAL)
+    content_type, body = multipart_body(document, picture=tiny_jpeg())
+    client = Client(raise_request_exception=False)
+    with connection.execute_wrapper(disk_full):
+        failed = client.post(push_url(face_terminal), data=body, content_type=content_type)
+    assert failed.status_code == 500  # never acknowledged: the terminal pushes it again
+    assert not AccessEvent.objects.exists()
+
+    again = client.post(push_url(face_terminal), data=body, content_type=content_type)
+    assert again.status_code == 200 and AccessEvent.objects.get().record_no == "hik:90"
