@@ -454,6 +454,25 @@ def _local_rows(table: Table, school_id: int) -> QuerySet[Any]:
     return model._default_manager.filter(school_id=school_id)
 
 
+# Tables the gateway's own migrations fill too (regions), or that have another unique
+# key: a local row with the same key under another id gives way to the server's.
+NATURAL_KEYS = {"regions": "code", "calendar_days": "date"}
+
+
+def _drop_local_twins(table: Table, rows: list[dict[str, Any]]) -> None:
+    key = NATURAL_KEYS[table.name]
+    by_key = {row[key]: row["id"] for row in rows}
+    for pk, value in table.model._default_manager.filter(
+        **{f"{key}__in": list(by_key)}
+    ).values_list("pk", key):
+        if by_key.get(str(value)) != pk:
+            try:
+                with transaction.atomic():
+                    table.model._default_manager.filter(pk=pk).delete()
+            except (ProtectedError, IntegrityError):
+                table.model._default_manager.filter(pk=pk).update(**{key: f"~{pk}"[:10]})
+
+
 @transaction.atomic
 def apply(snapshot_data: dict[str, Any], *, school_id: int) -> Applied:
     """Write a snapshot into this (the gateway's) database in one transaction.
@@ -492,6 +511,8 @@ def apply(snapshot_data: dict[str, Any], *, school_id: int) -> Applied:
             applied.rows += len(snapshot_data.get("persons", []))
         if table.name not in tables:
             continue
+        if table.name in NATURAL_KEYS:
+            _drop_local_twins(table, tables[table.name])
         rows = [
             _filled(table.name, {k: v for k, v in row.items() if k not in table.many}, user_id)
             for row in tables[table.name]

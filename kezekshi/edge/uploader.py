@@ -71,10 +71,11 @@ class Server:
             self._connection.close()
             self._connection = None
 
-    def call(
+    def request(
         self, method: str, path: str, payload: Any = None, query: dict[str, str] | None = None
-    ) -> Any:
-        """The decoded JSON answer; raises ``ServerUnavailable`` for anything but a 200."""
+    ) -> tuple[int, Any]:
+        """The status and the decoded JSON answer (or the raw text when it is not JSON);
+        raises ``ServerUnavailable`` when the server cannot be reached."""
         full_path = urlsplit(self.url).path.rstrip("/") + path
         body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
         headers = signed_headers(
@@ -90,11 +91,21 @@ class Server:
         except (OSError, http.client.HTTPException) as exc:
             self.close()
             raise ServerUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        if answer.status != 200:
-            if answer.getheader("Connection", "").lower() == "close":
-                self.close()
-            raise ServerUnavailable(f"HTTP {answer.status}: {data[:200]!r}")
-        return json.loads(data)
+        if answer.getheader("Connection", "").lower() == "close":
+            self.close()
+        try:
+            return answer.status, json.loads(data)
+        except ValueError:
+            return answer.status, data.decode(errors="replace")
+
+    def call(
+        self, method: str, path: str, payload: Any = None, query: dict[str, str] | None = None
+    ) -> Any:
+        """The decoded JSON answer; raises ``ServerUnavailable`` for anything but a 200."""
+        status, data = self.request(method, path, payload, query)
+        if status != 200:
+            raise ServerUnavailable(f"HTTP {status}: {str(data)[:200]}")
+        return data
 
 
 # --- the mirror -----------------------------------------------------------------------
@@ -230,13 +241,13 @@ def report_status(server: Server) -> None:
 
 
 def prune(*, keep_days: int | None = None, max_events: int | None = None) -> int:
-    """Delete passes the server has answered for that are older than ``EDGE_KEEP_DAYS``,
-    and the oldest answered ones beyond ``EDGE_MAX_EVENTS``. Never a pass still waiting."""
+    """Delete passes the server answered for more than ``EDGE_KEEP_DAYS`` ago, and the
+    oldest answered ones beyond ``EDGE_MAX_EVENTS``. Never a pass still waiting."""
     keep_days = getattr(settings, "EDGE_KEEP_DAYS", 7) if keep_days is None else keep_days
     max_events = getattr(settings, "EDGE_MAX_EVENTS", 500_000) if max_events is None else max_events
     cutoff = timezone.now() - dt.timedelta(days=keep_days)
     answered = AccessEvent.objects.filter(upload__isnull=False)
-    doomed = list(answered.filter(occurred_at__lt=cutoff).values_list("pk", flat=True))
+    doomed = list(answered.filter(upload__answered_at__lt=cutoff).values_list("pk", flat=True))
     excess = AccessEvent.objects.count() - len(doomed) - max_events
     if excess > 0:
         doomed += list(
