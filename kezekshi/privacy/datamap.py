@@ -847,3 +847,9 @@ OUTSIDE_OUR_APPS: tuple[OutsideStore, ...] = (
         _("Django admin's history of changes: who changed which object, named as text."),
     ),
 )
+
+# --- edge: the gateway's bookkeeping (its mirror holds copies of the rows tagged above) ---
+register("edge.UploadedEvent", not_personal=["event", "refused", "answered_at"])
+register(
+    "edge.MirrorState", not_personal=["id", "cursor", "synced_at", "last_error", "last_error_at"]
+)
