@@ -15,7 +15,6 @@ import datetime as dt
 import http.client
 import json
 import secrets
-import unicodedata
 import urllib.error
 import urllib.request
 from typing import Any
@@ -48,11 +47,11 @@ class IsapiError(Exception):
 
 
 def clean_name(name: str, limit: int = NAME_LENGTH) -> str:
-    """A name the terminal can hold: no control or format characters, at most 32."""
-    text = "".join(
-        " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in name
-    )
-    return " ".join(text.split())[:limit]
+    """A name the terminal can hold: no control or format characters, at most 32 (device
+    sync already sends such names; checked again here, where the bytes leave)."""
+    from kezekshi.devices.sync import sanitise_name
+
+    return sanitise_name(name, limit=limit)
 
 
 def local_text(value: str | None, default: str) -> str:

@@ -243,3 +243,30 @@ def test_a_remote_check_is_decided_recorded_and_answered_on_the_terminal(
     assert len(events) == 2
     assert events["hik:901"].allowed and events["hik:901"].person_id == card.person_id
     assert not events["hik:902"].allowed and events["hik:902"].reason == "unknown_credential"
+
+
+def test_a_remote_check_the_terminal_cannot_hear_is_still_recorded(
+    face_terminal: Device, card: Any, groups: Any
+) -> None:
+    Link.objects.filter(device=face_terminal).update(address="http://127.0.0.1:9")
+    document = event_json(
+        serial_no=903, when=MONDAY_0752, minor=0x01, card_no="8106606", remote_check=True
+    )
+    content_type, body = multipart_body(document, picture=tiny_jpeg())
+
+    answer = Client().post(push_url(face_terminal), data=body, content_type=content_type)
+
+    assert answer.status_code == 200 and answer.json()["results"][0]["answered"] is False
+    assert AccessEvent.objects.get().record_no == "hik:903"
+    assert "unreachable" in Link.objects.get(device=face_terminal).last_error
+
+
+def test_device_sync_and_the_executor_bring_the_terminal_in_line(
+    face_terminal: Device, simulated: HikvisionTerminal, card: Any, groups: Any
+) -> None:
+    done, failed = execute_pending(face_terminal)
+
+    pin = str(card.person_id)
+    assert failed == 0 and done >= 1
+    assert pin in simulated.users and simulated.cards == {"8106606": pin}
+    assert execute_pending(face_terminal) == (0, 0)  # nothing changed, nothing sent
