@@ -107,6 +107,14 @@ if _database_url:
             "max_size": _pool_size,
             "timeout": 10,
         }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # The door decision's one query runs as a prepared statement (access.decisions):
+        # planning its joins took five times as long as running it. Django's own queries
+        # bind on the client and are never prepared. 0 turns it off (an old pgbouncer in
+        # transaction mode).
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+            env_int("DATABASE_PREPARE_THRESHOLD", default=5) or None
+        )
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

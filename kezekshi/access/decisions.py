@@ -425,8 +425,18 @@ def _credential_with_holder(*, school_id: int, kind: str, value: str) -> Credent
     sql, parts = _holder_query(alias)
     connection = connections[alias]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [school_id, kind, value])
-        row = cursor.fetchone()
+        raw = connection.connection
+        if connection.vendor == "postgresql" and raw.prepare_threshold is not None:
+            # Prepared once per connection: PostgreSQL plans the joins once, not at
+            # every decision (Django's cursors bind on the client and never prepare).
+            import psycopg
+
+            with connection.wrap_database_errors, psycopg.Cursor(raw) as prepared:
+                prepared.execute(sql, [school_id, kind, value], prepare=True)
+                row = prepared.fetchone()
+        else:
+            cursor.execute(sql, [school_id, kind, value])
+            row = cursor.fetchone()
     if row is None:
         return None
     objects: list[Any] = []
