@@ -186,6 +186,13 @@ TASKS = {
 # --- Live updates (SSE): in-process fan-out by default; Redis pub/sub across processes.
 REDIS_URL = env_str("REDIS_URL", default="")
 
+# --- Terminals (docs/zkteco.md, docs/device-sync.md).
+# ZKTeco firmwares differ in the upload acknowledgement they expect: "OK" or "OK: <n>".
+ZKTECO_ACK_COUNT = env_bool("ZKTECO_ACK_COUNT", default=False)
+ZKTECO_MAX_BODY = env_int("ZKTECO_MAX_BODY", default=2 * 1024 * 1024)
+# A terminal not heard from for this long during school hours is reported to the admins.
+DEVICE_SILENT_MINUTES = env_int("DEVICE_SILENT_MINUTES", default=10)
+
 # --- SMS: the development outbox records messages; set SMS_BACKEND=http for a gateway.
 SMS_BACKEND = env_str("SMS_BACKEND", default="outbox")
 SMS_GATEWAY_URL = env_str("SMS_GATEWAY_URL", default="")

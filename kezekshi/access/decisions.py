@@ -70,6 +70,7 @@ REASONS: dict[str, Promise] = {
     "visitor_pass_not_valid": _("The visitor pass is not valid now."),
     "watch_list": _("Please wait for the guard."),
     "unknown_door": _("This device is not assigned to a door."),
+    "refused": _("No entry. Ask the guard."),
 }
 TERMINAL_LANGUAGES = ("kk", "ru", "en")
 
@@ -77,7 +78,8 @@ TERMINAL_LANGUAGES = ("kk", "ru", "en")
 @cache
 def message(reason: str, language: str) -> str:
     with translation.override(language):
-        return str(REASONS.get(reason, REASONS["unknown_credential"]))
+        # A terminal's own reason code (zk_44, hik_76…) has no text of ours.
+        return str(REASONS.get(reason, REASONS["refused"]))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ class Notification(SchoolOwned):
         WATCH = "watch", _("Watch-list alert")
         EMERGENCY = "emergency", _("Emergency")
         PICKUP = "pickup", _("Pick-up")
+        DEVICE = "device", _("Terminal")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting to be sent")

@@ -33,6 +33,11 @@ class Command(BaseCommand):
         parser.add_argument("--device-id", type=int, help="native: the device's id.")
         parser.add_argument("--secret", help="native: the device's secret.")
         parser.add_argument("--listen", default="127.0.0.1:8081", help="hikvision: ISAPI address.")
+        parser.add_argument(
+            "--push-url", help="hikvision: the push URL the portal shows for the terminal."
+        )
+        parser.add_argument("--username", default="admin", help="hikvision: ISAPI user.")
+        parser.add_argument("--password", help="hikvision: ISAPI password.")
         parser.add_argument("--passes", type=int, default=10, help="Passes to make, then stop.")
         parser.add_argument("--rate", type=float, default=5.0, help="Passes per second.")
         parser.add_argument("--polls", type=int, default=3, help="Command polls, then stop.")
