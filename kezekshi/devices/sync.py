@@ -61,7 +61,8 @@ from kezekshi.access.models import (
 from kezekshi.core.models import School
 from kezekshi.devices.models import Command, Enrolment, Link, Protocol
 from kezekshi.people.models import Guardianship, Person, Pupil, SchoolClass, StaffMember
-from kezekshi.privacy.models import Consent, Kind
+from kezekshi.privacy.models import Consent
+from kezekshi.privacy.services import biometric_states
 
 # Terminals that keep their own user table and get it from us.
 TERMINAL_PROTOCOLS = (Protocol.ZKTECO_ACC, Protocol.ZKTECO_ATT, Protocol.HIKVISION)
@@ -313,63 +314,10 @@ def load_state(school_id: int, *, faces: bool, now: dt.datetime | None = None) -
         )
     if faces:
         with_photo = {pk for pk, person in state.persons.items() if person.photo}
-        for pk in face_allowed(school_id, with_photo, state.persons):
-            state.persons[pk].face_allowed = True
+        states = biometric_states({pk: state.persons[pk].blocked for pk in with_photo}, "face")
+        for pk, verdict in states.items():
+            state.persons[pk].face_allowed = verdict.allowed
     return state
-
-
-def face_allowed(school_id: int, person_ids: set[int], persons: dict[int, _Person]) -> set[int]:
-    """Which of ``person_ids`` may have their face processed: ``privacy.services.
-    biometric_state(person, "face").allowed`` for many persons at once (two queries).
-
-    The same rules, in the same order: not blocked; the child does not refuse; the
-    processing consent's latest representative decision is a grant; no current legal
-    representative's latest face decision is an objection or a withdrawal, and one is a
-    grant.
-    """
-    candidates = {pk for pk in person_ids if not persons[pk].blocked}
-    if not candidates:
-        return set()
-    representatives: dict[int, set[int]] = defaultdict(set)
-    for person_id, user_id in Guardianship.objects.filter(
-        school_id=school_id,
-        is_legal_representative=True,
-        guardian__person__user__isnull=False,
-        pupil__person__school_id=school_id,
-    ).values_list("pupil__person_id", "guardian__person__user_id"):
-        representatives[person_id].add(user_id)
-    will: dict[int, str] = {}
-    processing: dict[int, str] = {}
-    by_representative: dict[int, dict[int, str]] = defaultdict(dict)
-    rows = (
-        Consent.objects.filter(
-            subject_person__school_id=school_id, kind__in=[Kind.FACE, Kind.PROCESSING]
-        )
-        .order_by("id")
-        .values_list("subject_person_id", "kind", "decision", "as_representative", "given_by_id")
-    )
-    for person_id, kind, decision, as_representative, given_by in rows:
-        if person_id not in candidates:
-            continue
-        if kind == Kind.PROCESSING:
-            if as_representative:
-                processing[person_id] = decision
-        elif not as_representative:
-            will[person_id] = decision
-        elif given_by in representatives[person_id]:
-            by_representative[person_id][given_by] = decision
-    allowed = set()
-    for pk in candidates:
-        if will.get(pk) == Consent.Decision.CHILD_REFUSAL:
-            continue
-        if processing.get(pk) != Consent.Decision.GRANT:
-            continue
-        decisions = set(by_representative[pk].values())
-        if Consent.Decision.OBJECT in decisions or Consent.Decision.WITHDRAW in decisions:
-            continue
-        if Consent.Decision.GRANT in decisions:
-            allowed.add(pk)
-    return allowed
 
 
 # --- the difference, queued ---------------------------------------------------------------

@@ -346,28 +346,24 @@ def test_a_blocked_pupil_keeps_the_card_and_loses_the_face(
     assert commands(hik) == [("face.delete", {"pin": str(pupil.person_id)})]
 
 
-def test_the_bulk_face_check_agrees_with_biometric_state(
+def test_the_face_permission_of_a_whole_school_follows_the_ledger(
     school: Any,
     pupil: Pupil,
 ) -> None:
     give_photo(pupil)
-    persons = sync.load_state(school.pk, faces=True).persons
 
-    def agrees() -> bool:
-        pupil.person.refresh_from_db()
-        single = privacy.biometric_state(pupil.person, Kind.FACE).allowed
-        bulk = pupil.person_id in sync.face_allowed(school.pk, {pupil.person_id}, persons)
-        return single == bulk
+    def allowed() -> bool:
+        return sync.load_state(school.pk, faces=True).persons[pupil.person_id].face_allowed
 
-    assert agrees()
+    assert not allowed()
     mother = with_face_consent(pupil, school)
-    assert agrees() and privacy.biometric_state(pupil.person, Kind.FACE).allowed
+    assert allowed()
     privacy.record_child_will(staff=mother, child=pupil.person, kind=Kind.FACE, refuses=True)
-    assert agrees() and not privacy.biometric_state(pupil.person, Kind.FACE).allowed
+    assert not allowed()
     privacy.record_child_will(staff=mother, child=pupil.person, kind=Kind.FACE, refuses=False)
-    assert agrees() and privacy.biometric_state(pupil.person, Kind.FACE).allowed
+    assert allowed()
     privacy.withdraw_consent(user=mother, subject_person=pupil.person, kind=Kind.PROCESSING)
-    assert agrees() and not privacy.biometric_state(pupil.person, Kind.FACE).allowed
+    assert not allowed()
 
 
 def test_an_unchanged_school_costs_one_query_at_each_poll(
