@@ -27,14 +27,29 @@ MAX_ATTEMPTS = 5
 def enqueue(
     device: Device, kind: str, data: dict[str, Any], *, person_id: int | None = None
 ) -> Command:
-    """Queue one command; an older command still waiting for the same device user and
-    kind is superseded (only the newest state needs to reach the device)."""
-    pin = data.get("pin")
-    if pin is not None and kind in (Command.Kind.USER_UPSERT, Command.Kind.FACE_UPSERT):
-        Command.objects.filter(
-            device=device, kind=kind, status=Command.Status.PENDING, data__pin=pin
-        ).update(status=Command.Status.SUPERSEDED)
-    return Command.objects.create(device=device, kind=kind, data=data, person_id=person_id)
+    """Queue one command (see ``enqueue_many``)."""
+    command = Command(device=device, kind=kind, data=data, person_id=person_id)
+    enqueue_many(device, [command])
+    return command
+
+
+_SUPERSEDABLE = (Command.Kind.USER_UPSERT, Command.Kind.FACE_UPSERT)
+_CHUNK = 500
+
+
+def enqueue_many(device: Device, commands: Sequence[Command]) -> None:
+    """Queue new commands for ``device``. An older command still waiting for the same
+    device user and kind is superseded: only the newest state needs to reach it."""
+    for kind in _SUPERSEDABLE:
+        pins = [c.data["pin"] for c in commands if c.kind == kind and "pin" in c.data]
+        for start in range(0, len(pins), _CHUNK):
+            Command.objects.filter(
+                device=device,
+                kind=kind,
+                status=Command.Status.PENDING,
+                data__pin__in=pins[start : start + _CHUNK],
+            ).update(status=Command.Status.SUPERSEDED)
+    Command.objects.bulk_create(commands, batch_size=_CHUNK)
 
 
 def due(device: Device, *, limit: int = 20) -> list[Command]:

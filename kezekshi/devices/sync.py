@@ -59,6 +59,7 @@ from kezekshi.access.models import (
     WatchEntry,
 )
 from kezekshi.core.models import School
+from kezekshi.devices import queue
 from kezekshi.devices.models import Command, Enrolment, Link, Protocol
 from kezekshi.people.models import Guardianship, Person, Pupil, SchoolClass, StaffMember
 from kezekshi.privacy.models import Consent
@@ -401,21 +402,9 @@ def plan_device(device: Device, users: dict[str, DeviceUser], held: Iterable[Enr
     return plan
 
 
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
 def _write(plan: _Plan) -> None:
-    """``queue.enqueue`` for many commands at once: an older command still waiting for
-    the same device user and kind is superseded, then the new ones are inserted."""
-    for kind in (Command.Kind.USER_UPSERT, Command.Kind.FACE_UPSERT):
-        pins = [c.data["pin"] for c in plan.commands if c.kind == kind]
-        for chunk in _chunks(pins):
-            Command.objects.filter(
-                device=plan.device, kind=kind, status=Command.Status.PENDING, data__pin__in=chunk
-            ).update(status=Command.Status.SUPERSEDED)
-    Command.objects.bulk_create(plan.commands, batch_size=_CHUNK)
+    """The plan's commands queued, and what the device will hold written down."""
+    queue.enqueue_many(plan.device, plan.commands)
     Enrolment.objects.bulk_create(plan.new, batch_size=_CHUNK)
     now = timezone.now()
     for row in plan.changed:
