@@ -16,6 +16,8 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,11 +168,15 @@ class Uploaded:
     retry: int = 0
 
 
-def upload_once(server: Server, *, limit: int = BATCHES_PER_REQUEST * MAX_BATCH) -> Uploaded:
-    """Send up to ``limit`` passes not yet answered for, in batches of at most 1,000 per
-    device, and mark what the server stored or refused for good. Raises
-    ``ServerUnavailable`` (nothing marked) when the server does not answer."""
-    events = pending(limit)
+def upload_once(
+    servers: Server | Sequence[Server], *, per_request: int = BATCHES_PER_REQUEST
+) -> Uploaded:
+    """Send the passes not yet answered for — batches of at most 1,000 per device, up to
+    ``per_request`` batches a request, one request on each connection in ``servers`` at
+    once — and mark what the server stored or refused for good. The answers that came
+    are marked even when another request failed; then ``ServerUnavailable`` is raised."""
+    clients = [servers] if isinstance(servers, Server) else list(servers)
+    events = pending(len(clients) * per_request * MAX_BATCH)
     result = Uploaded()
     if not events:
         return result
@@ -182,16 +188,39 @@ def upload_once(server: Server, *, limit: int = BATCHES_PER_REQUEST * MAX_BATCH)
     by_device: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for event in events:
         by_device[event["device_id"]].append(event)
-    batches, sent = [], []
-    for device_id, rows in by_device.items():
-        for start in range(0, len(rows), MAX_BATCH):
-            chunk = rows[start : start + MAX_BATCH]
-            batches.append({"device": device_id, "events": [_as_sent(e, values) for e in chunk]})
-            sent.append(chunk)
-    answer = server.call("POST", "/api/v1/edge/events", {"batches": batches})
+    chunks = [
+        rows[start : start + MAX_BATCH]
+        for rows in by_device.values()
+        for start in range(0, len(rows), MAX_BATCH)
+    ]
+    # Batches dealt round the connections, so each request carries a share of the devices.
+    shares = [chunks[n :: len(clients)] for n in range(len(clients))]
+    shares = [share for share in shares if share]
+
+    def send(client: Server, share: list[list[dict[str, Any]]]) -> Any:
+        batches = [
+            {"device": chunk[0]["device_id"], "events": [_as_sent(e, values) for e in chunk]}
+            for chunk in share
+        ]
+        return client.call("POST", "/api/v1/edge/events", {"batches": batches})
+
+    failure: ServerUnavailable | None = None
+    answered: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
+    with ThreadPoolExecutor(max_workers=len(shares)) as pool:
+        futures = [
+            pool.submit(send, client, share) for client, share in zip(clients, shares, strict=False)
+        ]
+        for future, share in zip(futures, shares, strict=True):
+            try:
+                answer = future.result()
+            except ServerUnavailable as exc:
+                failure = exc
+                continue
+            answered += list(zip(share, answer["batches"], strict=True))
     now = timezone.now()
     done: list[UploadedEvent] = []
-    for chunk, reply in zip(sent, answer["batches"], strict=True):
+    for chunk, reply in answered:
+        result.sent += len(chunk)
         if "error" in reply:  # the whole batch refused (a device the server does not know)
             code = str(reply["error"].get("code", "refused"))[:40]
             done += [UploadedEvent(event_id=e["pk"], refused=code, answered_at=now) for e in chunk]
@@ -209,9 +238,10 @@ def upload_once(server: Server, *, limit: int = BATCHES_PER_REQUEST * MAX_BATCH)
             logger.warning("The server refused pass %s for good: %s", event["pk"], outcome)
             done.append(UploadedEvent(event_id=event["pk"], refused=code, answered_at=now))
             result.refused += 1
-    result.sent = len(events)
     with transaction.atomic():
         UploadedEvent.objects.bulk_create(done, ignore_conflicts=True)
+    if failure is not None:
+        raise failure
     return result
 
 
@@ -266,11 +296,24 @@ def prune(*, keep_days: int | None = None, max_events: int | None = None) -> int
 class GatewayLoop:
     """The background work of a running gateway: sync every ``sync_every`` seconds,
     upload whenever passes wait, report health, prune — backing off while the server is
-    unreachable (1 s doubling to 60 s)."""
+    unreachable (1 s doubling to ``max_backoff``)."""
 
-    def __init__(self, server: Server, *, sync_every: float = 30.0) -> None:
+    def __init__(
+        self,
+        server: Server,
+        *,
+        sync_every: float = 30.0,
+        max_backoff: float = 60.0,
+        connections: int = 2,
+    ) -> None:
         self.server = server
+        # Uploads go on several connections at once (the server's workers ingest in parallel).
+        self.uploaders = [server] + [
+            Server(server.url, server.device_id, server.secret, server.timeout)
+            for _ in range(connections - 1)
+        ]
         self.sync_every = sync_every
+        self.max_backoff = max_backoff
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_sync = 0.0
@@ -295,11 +338,11 @@ class GatewayLoop:
                 busy = self.step()
                 self.backoff = 0.0
             except ServerUnavailable as exc:
-                self.backoff = min(60.0, max(1.0, self.backoff * 2))
+                self.backoff = min(self.max_backoff, max(1.0, self.backoff * 2))
                 self._note(str(exc))
             except Exception as exc:  # a bug must not stop the gateway's uploads for good
                 logger.exception("edge link step failed")
-                self.backoff = min(60.0, max(1.0, self.backoff * 2))
+                self.backoff = min(self.max_backoff, max(1.0, self.backoff * 2))
                 self._note(f"{type(exc).__name__}: {exc}")
             if not busy:
                 self.stopping.wait(self.backoff or 0.5)
@@ -310,14 +353,14 @@ class GatewayLoop:
         if now >= self._next_sync:
             sync(self.server)
             self._next_sync = now + self.sync_every
-        uploaded = upload_once(self.server)
+        uploaded = upload_once(self.uploaders)
         if now >= self._next_status:
             report_status(self.server)
             self._next_status = now + self.sync_every
         if now >= self._next_prune:
             prune()
             self._next_prune = now + 3600
-        return uploaded.sent >= BATCHES_PER_REQUEST * MAX_BATCH
+        return uploaded.sent >= len(self.uploaders) * BATCHES_PER_REQUEST * MAX_BATCH
 
     def _note(self, error: str) -> None:
         logger.warning(

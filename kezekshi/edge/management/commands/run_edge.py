@@ -37,6 +37,12 @@ class Command(BaseCommand):
         parser.add_argument("--listen", default="0.0.0.0:8800", help="host:port for terminals.")
         parser.add_argument("--data-dir", help="Where the gateway keeps its database.")
         parser.add_argument("--sync-every", type=float, default=30.0, help="Seconds between syncs.")
+        parser.add_argument(
+            "--max-backoff", type=float, default=60.0, help="Longest wait between tries, s."
+        )
+        parser.add_argument(
+            "--upload-connections", type=int, default=2, help="Uploads sent at once."
+        )
         parser.add_argument("--threads", type=int, default=8, help="Request threads.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -73,7 +79,12 @@ class Command(BaseCommand):
                 f"edge: the server is not reachable ({exc}); deciding from the last mirror"
             )
         server.timeout = 30.0
-        loop = uploader.GatewayLoop(server, sync_every=options["sync_every"])
+        loop = uploader.GatewayLoop(
+            server,
+            sync_every=options["sync_every"],
+            max_backoff=options["max_backoff"],
+            connections=max(1, options["upload_connections"]),
+        )
         loop.start()
         self.stdout.write(f"edge: serving terminals on {host}:{port}")
         self.stdout.flush()
