@@ -78,6 +78,8 @@ class ZktecoTerminal:
         self.recent = state.get("recent", [])
         self.unsent = state.get("unsent", [])
         self.next_index = int(state.get("next_index", 1))
+        self.registry_code = str(state.get("registry_code", ""))
+        self.session_id = str(state.get("session_id", ""))
 
     def save(self) -> None:
         if self.state_path is None:
@@ -89,6 +91,8 @@ class ZktecoTerminal:
             "recent": self.recent[-RECENT:],
             "unsent": self.unsent,
             "next_index": self.next_index,
+            "registry_code": self.registry_code,
+            "session_id": self.session_id,
         }
         self.state_path.write_text(json.dumps(state, ensure_ascii=False, indent=1), "utf-8")
 
@@ -130,12 +134,17 @@ class ZktecoTerminal:
             f"~MaxUserCount=3000,~MaxFaceCount=3000,UserCount={len(self.users)},"
             f"FaceCount={sum(1 for u in self.users.values() if u.get('face'))}"
         )
+        # A paired terminal keeps its registry code and session (in its state) and
+        # shows its token when it registers again; only the first handshake goes without.
         status, text = self.request("POST", "registry", info, pushver="3.1.2")
         if status != 200:
             self.say(f"registry refused: {status} {text.strip()}")
             return False
         self.registry_code = text.strip().partition("RegistryCode=")[2].splitlines()[0]
         status, text = self.request("POST", "push", "")
+        if status != 200:
+            self.say(f"push refused: {status} {text.strip()}")
+            return False
         for line in text.splitlines():
             if line.startswith("SessionID="):
                 self.session_id = line[len("SessionID=") :].strip()

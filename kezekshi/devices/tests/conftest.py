@@ -4,6 +4,7 @@ entrance, driven with the raw bytes a real terminal sends."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,19 @@ class ZkTerminal:
         return self.client.generic(
             "POST", self.url(endpoint, **params), data=raw, content_type="text/plain"
         )
+
+    def pair(self) -> str:
+        """The access dialect's handshake (registry, then push), then the cookie token on
+        every request, as a real terminal does; returns the token."""
+        self.post("registry", "DeviceType=acc,~DeviceName=ZK", pushver="3.1.2")
+        self.get("push")
+        self.refresh()
+        token = hashlib.md5(
+            f"{self.link.registry_code}{self.serial}{self.link.session_id}".encode(),
+            usedforsecurity=False,
+        ).hexdigest()
+        self.client.cookies["token"] = token
+        return token
 
     def refresh(self) -> None:
         self.device.refresh_from_db()

@@ -47,6 +47,13 @@ def test_an_access_terminal_registers_once_and_gets_its_session(acc: Any) -> Non
     config = acc.get("push").content.decode().splitlines()
     assert "PushProtVer=3.1.2" in config and "Realtime=1" in config
     session = next(line for line in config if line.startswith("SessionID="))[10:]
+    acc.refresh()
+    acc.client.cookies["token"] = hashlib.md5(
+        f"{code}{acc.serial}{session}".encode(), usedforsecurity=False
+    ).hexdigest()
+    # Re-registering and re-pushing with its token: the same code and session.
+    again = acc.post("registry", REGISTRY_BODY, pushver="3.1.2")
+    assert again.content.decode().strip() == f"RegistryCode={code}"
     assert acc.get("push").content.decode().count(f"SessionID={session}") == 1
     acc.refresh()
     assert acc.link.registry_code == code and acc.link.session_id == session

@@ -97,13 +97,22 @@ def card_of(cardno: str) -> str | None:
 VERIFY_KINDS = {"1": "fingerprint", "3": "pin", "4": "card", "15": "face"}
 
 
+# A malformed line: its number in the body (from 1) and the field that failed. Never the
+# line itself: it holds names, pins and card numbers, which stay out of the logs.
+Bad = tuple[int, str]
+
+
 @dataclass
 class Parsed:
     """An upload split into events for ``access.ingest`` and what is not a pass."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
+    line_nos: list[int] = field(default_factory=list)  # the line of each event
     status: list[dict[str, str]] = field(default_factory=list)  # device events, alarms
-    bad: list[str] = field(default_factory=list)  # malformed lines, as sent
+    bad: list[Bad] = field(default_factory=list)
+    # (record index or None, the terminal's local time) of every well-formed line, for
+    # measuring the terminal's clock.
+    stamps: list[tuple[int | None, dt.datetime]] = field(default_factory=list)
 
     @property
     def lines(self) -> int:
@@ -118,12 +127,17 @@ def parse_attlog(body: bytes) -> Parsed:
     check-in, 1 check-out; the others (breaks, overtime) take the device's direction.
     """
     parsed = Parsed()
-    for line in lines_of(body):
+    for number, line in enumerate(lines_of(body), 1):
         parts = [part.strip() for part in line.split("\t")]
         moment = parse_time(parts[1]) if len(parts) > 1 else None
-        if len(parts) < 2 or not is_pin(parts[0]) or moment is None:
-            parsed.bad.append(line)
+        if not is_pin(parts[0]):
+            parsed.bad.append((number, "pin"))
             continue
+        if moment is None:
+            parsed.bad.append((number, "time"))
+            continue
+        parsed.stamps.append((None, moment))
+        parsed.line_nos.append(number)
         pin = parts[0]
         status = parts[2] if len(parts) > 2 else ""
         verify = parts[3] if len(parts) > 3 else ""
@@ -164,6 +178,19 @@ DENIAL_REASONS = {
 }
 
 
+BACKGROUND_DENIALS = frozenset({44, 45})
+
+
+def auth_record_no(pin: str, card: str | None, moment: dt.datetime) -> str:
+    """The record number of a background-verification refusal: holder and local time
+    (``auth:<pin or card>:<YYYY-MM-DDTHH:MM:SS>``), the same whether it is stored when we
+    refuse or when the terminal uploads its own denial (events 44/45)."""
+    pin = pin.strip()
+    holder = pin if is_pin(pin) and pin.strip("0") else (card or "")
+    stamp = moment.replace(tzinfo=None, microsecond=0).isoformat()
+    return f"auth:{clean(holder, limit=20)}:{stamp}"[:64]
+
+
 def denial_reason(code: int) -> str:
     return DENIAL_REASONS.get(code, f"zk_{code}")
 
@@ -177,19 +204,22 @@ def parse_rtlog(body: bytes) -> Parsed:
     alarms are status.
     """
     parsed = Parsed()
-    for line in lines_of(body):
+    for number, line in enumerate(lines_of(body), 1):
         fields = key_values(line)
         moment = parse_time(fields.get("time", ""))
         index = fields.get("index", "")
         code_text = fields.get("event", "")
-        if (
-            moment is None
-            or not (index.isascii() and index.isdecimal() and len(index) <= 20)
-            or not (code_text.isascii() and code_text.isdecimal() and len(code_text) <= 4)
-        ):
-            parsed.bad.append(line)
+        if moment is None:
+            parsed.bad.append((number, "time"))
+            continue
+        if not (index.isascii() and index.isdecimal() and len(index) <= 18):
+            parsed.bad.append((number, "index"))
+            continue
+        if not (code_text.isascii() and code_text.isdecimal() and len(code_text) <= 4):
+            parsed.bad.append((number, "event"))
             continue
         code = int(code_text)
+        parsed.stamps.append((int(index), moment))
         pin = fields.get("pin", "").strip()
         card = card_of(fields.get("cardno", ""))
         person = person_of(pin)
@@ -200,9 +230,16 @@ def parse_rtlog(body: bytes) -> Parsed:
             continue
         stamp = moment.isoformat()
         kind = "card" if card else VERIFY_KINDS.get(fields.get("verifytype", ""))
+        # The terminal's own record of a background verification we refused: named as
+        # the refusal stored at verification time, so the two are one event.
+        if code in BACKGROUND_DENIALS:
+            record_no = auth_record_no(pin, card, moment)
+        else:
+            record_no = f"rt:{int(index)}"
+        parsed.line_nos.append(number)
         parsed.events.append(
             {
-                "record_no": f"rt:{int(index)}",
+                "record_no": record_no,
                 "time": stamp,
                 "direction": {"0": "in", "1": "out"}.get(fields.get("inoutstatus", "")),
                 "door": None,
@@ -227,7 +264,7 @@ class OperLog:
     fingerprints: int = 0
     faces: int = 0
     operations: int = 0
-    bad: list[str] = field(default_factory=list)
+    bad: list[Bad] = field(default_factory=list)
 
 
 def parse_operlog(body: bytes) -> OperLog:
@@ -235,13 +272,13 @@ def parse_operlog(body: bytes) -> OperLog:
     and ``OPLOG <code>\\t...`` lines: what the terminal holds and what its admin did.
     Never passes."""
     log = OperLog()
-    for line in lines_of(body):
+    for number, line in enumerate(lines_of(body), 1):
         head, _sep, rest = line.partition(" ")
         head = head.upper()
         if head == "USER":
             pin = key_values(rest).get("pin", "")
             if not is_pin(pin):
-                log.bad.append(line)
+                log.bad.append((number, "pin"))
                 continue
             log.users.add(pin)
         elif head == "FP":
@@ -251,20 +288,20 @@ def parse_operlog(body: bytes) -> OperLog:
         elif head == "OPLOG":
             log.operations += 1
         else:
-            log.bad.append(line)
+            log.bad.append((number, "kind"))
     return log
 
 
-def table_rows(body: bytes, table: str) -> tuple[int, list[str]]:
+def table_rows(body: bytes, table: str) -> tuple[int, list[Bad]]:
     """Rows of a ``tabledata`` upload (``user uid=1\\tpin=1\\t...``): how many, and the
     malformed lines."""
     rows, bad = 0, []
-    for line in lines_of(body):
+    for number, line in enumerate(lines_of(body), 1):
         head, _sep, rest = line.partition(" ")
         if head.lower() == table.lower() and "=" in rest:
             rows += 1
         else:
-            bad.append(line)
+            bad.append((number, "table"))
     return rows, bad
 
 
@@ -275,21 +312,21 @@ class CommandResult:
     command: str
 
 
-def parse_results(body: bytes) -> tuple[list[CommandResult], list[str], dict[str, str]]:
+def parse_results(body: bytes) -> tuple[list[CommandResult], list[Bad], dict[str, str]]:
     """``ID=295&Return=0&CMD=DATA UPDATE`` lines (key case varies, several per body).
 
     Returns the results, the malformed lines, and any ``key=value`` lines some firmwares
     add after an INFO command (``UserCount=..``)."""
     results: list[CommandResult] = []
-    bad: list[str] = []
+    bad: list[Bad] = []
     extra: dict[str, str] = {}
-    for line in lines_of(body):
+    for number, line in enumerate(lines_of(body), 1):
         if "&" not in line:
             key, sep, value = line.partition("=")
             if sep and re.fullmatch(r"~?[A-Za-z][\w~]{0,40}", key.strip()):
                 extra[key.strip()] = value.strip()
             else:
-                bad.append(line)
+                bad.append((number, "key"))
             continue
         fields = {}
         for part in line.split("&"):
@@ -297,10 +334,10 @@ def parse_results(body: bytes) -> tuple[list[CommandResult], list[str], dict[str
             fields[key.strip().lower()] = value.strip()
         raw_id, raw_return = fields.get("id", ""), fields.get("return", "")
         if not (raw_id.isascii() and raw_id.isdecimal() and 0 < len(raw_id) < 19):
-            bad.append(line)
+            bad.append((number, "ID"))
             continue
         if not re.fullmatch(r"-?\d{1,9}", raw_return):
-            bad.append(line)
+            bad.append((number, "Return"))
             continue
         results.append(CommandResult(int(raw_id), int(raw_return), fields.get("cmd", "")[:100]))
     return results, bad, extra

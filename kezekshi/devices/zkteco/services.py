@@ -14,17 +14,20 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from kezekshi.access import decisions, services
-from kezekshi.access.ingest import MAX_BATCH, ingest
-from kezekshi.access.models import Credential, Device
+from kezekshi.access.ingest import EARLIEST, MAX_BATCH, aware, ingest
+from kezekshi.access.models import AccessEvent, Credential, Device
 from kezekshi.devices import queue, sync
 from kezekshi.devices.models import Command, Link, PendingTerminal, Protocol
 from kezekshi.devices.zkteco import protocol
@@ -35,6 +38,14 @@ logger = logging.getLogger("kezekshi.devices.zkteco")
 
 DIALECTS = {Protocol.ZKTECO_ACC: protocol.ACC, Protocol.ZKTECO_ATT: protocol.ATT}
 LAST_SEEN_EVERY = 5.0  # seconds between two writes of a terminal's last_seen_at
+MAX_PHOTO = 1024 * 1024  # bytes of a face photo a terminal is sent (as for Hikvision)
+# Clock: a realtime upload carries one or a few lines; more is a backlog, too late to
+# tell the time by. Samples older than the window are forgotten.
+PROMPT_LINES = 5
+SKEW_WINDOW = dt.timedelta(minutes=15)
+SKEW_SAMPLES = 8
+MAX_SKEW = 10 * 366 * 86400  # seconds; Device.clock_skew_seconds is a 32-bit integer
+AUTH_MATCH = 2  # seconds between our refusal and the terminal's own record of it
 _seen: dict[int, float] = {}
 _seen_lock = threading.Lock()
 
@@ -124,6 +135,53 @@ def forget_seen() -> None:
         _seen.clear()
 
 
+Merge = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def update_link(link: Link, merge: Merge | None = None, **fields: Any) -> None:
+    """Write some fields of a link; ``merge`` gets its current options and returns the
+    keys to change in them. The options are read under a row lock in a short
+    transaction, so a poll and an upload of the same terminal at once keep each other's
+    keys (the row is never written back whole from what a request read earlier)."""
+    if merge is None:
+        if fields:
+            Link.objects.filter(pk=link.pk).update(**fields)
+    else:
+        with transaction.atomic():
+            current = (
+                Link.objects.select_for_update().values_list("options", flat=True).get(pk=link.pk)
+            )
+            current = current if isinstance(current, dict) else {}
+            changes = merge(current)
+            if changes:
+                fields["options"] = {**current, **changes}
+            if fields:
+                Link.objects.filter(pk=link.pk).update(**fields)
+            link.options = fields.get("options", current)
+    for name, value in fields.items():
+        setattr(link, name, value)
+
+
+def note_address(terminal: Terminal, address: str | None) -> None:
+    """The attendance dialect has no token: the address a terminal calls from is kept
+    from its first contact, and a change shows as the link's last error (not refused:
+    schools hand addresses out by DHCP)."""
+    link = terminal.link
+    known = link.options.get("remote_addr")
+    if not address or known == address:
+        return
+    fields: dict[str, Any] = {}
+    if known:
+        logger.warning("zkteco SN=%s: address changed from %s to %s", terminal.serial,
+                       known, address)  # fmt: skip
+        fields["last_error"] = protocol.clean(
+            _("address changed from %(old)s to %(new)s") % {"old": known, "new": address},
+            limit=300,
+        )
+        fields["last_error_at"] = timezone.now()
+    update_link(link, lambda _current: {"remote_addr": address}, **fields)
+
+
 # --- what terminals tell about themselves ---------------------------------------------
 
 _COUNTS = {
@@ -154,31 +212,33 @@ def remember_info(terminal: Terminal, info: dict[str, str]) -> None:
     if not info:
         return
     link = terminal.link
-    changed: set[str] = set()
-    stored = dict(link.options.get("info", {}))
+    fields: dict[str, Any] = {}
     trimmed = {key[:64]: value[:200] for key, value in list(info.items())[:80]}
-    if {**stored, **trimmed} != stored:
-        link.options = {**link.options, "info": {**stored, **trimmed}}
-        changed.add("options")
     for key, attribute in _COUNTS.items():
         value = _number(info.get(key, "")) if key in info else None
         if value is not None and getattr(link, attribute) != value:
-            setattr(link, attribute, value)
-            changed.add(attribute)
+            fields[attribute] = value
     backlog = _number(info.get("TransactionCount", "")) if "TransactionCount" in info else None
     if backlog is not None and link.event_backlog != backlog:
-        link.event_backlog = backlog
-        changed.add("event_backlog")
+        fields["event_backlog"] = backlog
     version = info.get("pushver") or info.get("PushVersion") or info.get("PushProtVer")
     if version and link.push_version != version[:20]:
-        link.push_version = version[:20]
-        changed.add("push_version")
-    if changed:
-        link.save(update_fields=sorted(changed))
+        fields["push_version"] = version[:20]
+
+    def merge(current: dict[str, Any]) -> dict[str, Any]:
+        stored = _dict(current.get("info"))
+        return {} if {**stored, **trimmed} == stored else {"info": {**stored, **trimmed}}
+
+    known = _dict(link.options.get("info"))
+    update_link(link, merge if {**known, **trimmed} != known else None, **fields)
     firmware = next((info[key] for key in _FIRMWARE_KEYS if info.get(key)), "")
     if firmware and terminal.device.firmware != firmware[:100]:
         terminal.device.firmware = firmware[:100]
         Device.objects.filter(pk=terminal.device.pk).update(firmware=firmware[:100])
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def att_info(text: str) -> dict[str, str]:
@@ -234,47 +294,196 @@ def token_matches(terminal: Terminal, token: str) -> bool:
 # --- uploads --------------------------------------------------------------------------
 
 
-@dataclass
-class Upload:
-    lines: int
-    stored: int = 0
-    refused: int = 0  # valid lines ingest refused (e.g. an unknown door)
-    skipped: int = 0  # malformed lines
-    status: int = 0
+class NotStored(Exception):
+    """Lines ingest refused for a reason other than their syntax: the upload must not
+    be acknowledged (the terminal sends it again)."""
 
 
-def store_passes(terminal: Terminal, events: Sequence[dict[str, Any]]) -> tuple[int, int]:
-    """Hand passes to ``access.ingest`` in batches it takes; returns (stored, refused).
+def store_passes(
+    terminal: Terminal,
+    events: Sequence[dict[str, Any]],
+    *,
+    skew: dt.timedelta = dt.timedelta(0),
+    received: dt.datetime | None = None,
+    line_nos: Sequence[int] = (),
+) -> tuple[int, int]:
+    """Hand passes to ``access.ingest`` in batches it takes; returns (stored, skipped).
 
-    A pin that is no person of the school (an installer's user on the terminal) is kept
-    as a pass without a holder rather than lost. A database failure propagates: the
-    caller must then not acknowledge anything."""
-    stored = refused = 0
-    skew = dt.timedelta(0)
+    ``skew`` is the terminal's clock minus ours (``measure_clock``). A pin that is no
+    person of the school (an installer's user on the terminal) is kept as a pass without
+    a holder rather than lost. A pass at a time no clock can be right about (before
+    2000, more than a day ahead) is kept at ``received`` with its batch flagged. A line
+    ingest finds malformed is skipped (logged by line and field); any other refusal
+    raises ``NotStored``, and a database failure propagates: the caller must then not
+    acknowledge anything."""
+    received = received or timezone.now()
+    stored = skipped = 0
+    events = _match_refusals(terminal, events)
     for start in range(0, len(events), MAX_BATCH):
         batch = list(events[start : start + MAX_BATCH])
+        lines = list(line_nos[start : start + MAX_BATCH])
         result = ingest(terminal.device, batch, skew)
         stored += result.stored
-        retry = []
+        orphans, clockless = [], []
         for answer in result.results:
             if answer["status"] == "stored":
                 continue
-            event = batch[answer["index"]]
-            if answer["error"]["code"] == "unknown_person":
-                retry.append({**event, "person": None})
+            index = answer["index"]
+            event, error = batch[index], answer["error"]
+            line = lines[index] if index < len(lines) else start + index + 1
+            if error["code"] == "unknown_person":
+                orphans.append((line, {**event, "person": None}))
+            elif error["code"] == "invalid_event" and "time" in error.get("fields", {}):
+                clockless.append((line, event))
+            elif error["code"] == "invalid_event":
+                skipped += 1
+                logger.warning("zkteco SN=%s: line %d not stored: %s", terminal.serial, line,
+                               ", ".join(sorted(error.get("fields", {}))) or "invalid")  # fmt: skip
             else:
-                refused += 1
-                logger.warning(
-                    "zkteco SN=%s: %s refused: %s",
-                    terminal.serial,
-                    answer.get("record_no"),
-                    answer["error"],
-                )
-        if retry:
-            again = ingest(terminal.device, retry, skew)
+                _not_stored(terminal, line, error["code"])
+        if orphans:
+            again = ingest(terminal.device, [event for _line, event in orphans], skew)
             stored += again.stored
-            refused += again.errors
-    return stored, refused
+            for answer in again.results:
+                if answer["status"] != "stored":
+                    _not_stored(terminal, orphans[answer["index"]][0], answer["error"]["code"])
+        for line, event in clockless:
+            stored += _store_clockless(terminal, line, event, received)
+    return stored, skipped
+
+
+def _not_stored(terminal: Terminal, line: int, code: str) -> None:
+    logger.error("zkteco SN=%s: line %d refused (%s); not acknowledged", terminal.serial,
+                 line, code)  # fmt: skip
+    raise NotStored(code)
+
+
+def _store_clockless(
+    terminal: Terminal, line: int, event: dict[str, Any], received: dt.datetime
+) -> int:
+    """A pass whose time is impossible (the terminal's clock was reset or runs wild):
+    kept at the time we received it, flagged with how far off the terminal's clock is."""
+    moment = protocol.parse_time(str(event.get("time", "")))
+    offset = MAX_SKEW
+    if moment is not None:
+        offset = int((_local(moment) - received).total_seconds())
+    skew = dt.timedelta(seconds=max(-MAX_SKEW, min(MAX_SKEW, offset)))
+    if abs(skew) <= services.CLOCK_TOLERANCE:
+        skew = services.CLOCK_TOLERANCE + dt.timedelta(seconds=1)
+    logger.warning("zkteco SN=%s: line %d has an impossible time; kept at its arrival",
+                   terminal.serial, line)  # fmt: skip
+    result = ingest(terminal.device, [{**event, "time": received}], skew)
+    for answer in result.results:
+        if answer["status"] != "stored":
+            _not_stored(terminal, line, answer["error"]["code"])
+    return result.stored
+
+
+def _local(moment: dt.datetime) -> dt.datetime:
+    """A terminal's naive local time, made aware (years before 1 or after 9999 clamp)."""
+    try:
+        return aware(moment)
+    except (OverflowError, ValueError):
+        return EARLIEST
+
+
+def _match_refusals(terminal: Terminal, events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The terminal's own record of a background-verification denial (``auth:...``) takes
+    the record number of the refusal we stored when it asked, if one is within
+    ``AUTH_MATCH`` seconds: the two clocks read the moment a second or two apart."""
+    wanted: dict[int, list[str]] = {}
+    for position, event in enumerate(events):
+        record_no = str(event.get("record_no", ""))
+        if not record_no.startswith("auth:"):
+            continue
+        _auth, holder, stamp = record_no.split(":", 2)
+        try:
+            moment = dt.datetime.fromisoformat(stamp)
+        except ValueError:
+            continue
+        offsets = sorted(range(-AUTH_MATCH, AUTH_MATCH + 1), key=abs)
+        wanted[position] = [
+            protocol.auth_record_no(holder, holder, moment + dt.timedelta(seconds=offset))
+            for offset in offsets
+        ]
+    if not wanted:
+        return list(events)
+    names = {name for candidates in wanted.values() for name in candidates}
+    known = set(
+        AccessEvent.objects.filter(device=terminal.device, record_no__in=names).values_list(
+            "record_no", flat=True
+        )
+    )
+    out = list(events)
+    for position, candidates in wanted.items():
+        match = next((name for name in candidates if name in known), None)
+        if match is not None:
+            out[position] = {**out[position], "record_no": match}
+    return out
+
+
+# --- the terminal's clock -------------------------------------------------------------
+
+
+def measure_clock(
+    terminal: Terminal, stamps: Sequence[tuple[int | None, dt.datetime]], received: dt.datetime
+) -> dt.timedelta:
+    """How far the terminal's clock is ahead of ours (negative: behind), from what it
+    sends in real time; stored on the device and returned for the upload's passes.
+
+    A line tells the time only if it is new (a record index above the highest seen, or
+    for the attendance dialect, which has no index, a time after the newest seen) and
+    came in a realtime upload (at most ``PROMPT_LINES`` lines; a longer one is a backlog).
+    Its time minus our receive time is the skew less the delivery delay, so never more
+    than the skew: the estimate is the largest sample of the last ``SKEW_WINDOW``. An
+    upload that tells nothing keeps the last estimate."""
+    device = terminal.device
+    latest = received + dt.timedelta(days=1)
+    good = [(i, m) for i, m in stamps if EARLIEST <= _local(m) <= latest]
+    if not good:
+        return dt.timedelta(seconds=device.clock_skew_seconds)
+    newest = max(good, key=lambda s: (s[0] if s[0] is not None else -1, s[1]))
+    mark = terminal.link.options.get("clock_mark")
+    mark = mark if isinstance(mark, dict) else {}
+    mark_index, mark_time = mark.get("index"), str(mark.get("time", ""))
+    stamp = newest[1].isoformat()
+    fresh = (
+        not mark
+        or (newest[0] is not None and isinstance(mark_index, int) and newest[0] > mark_index)
+        or stamp > mark_time
+    )
+    if not fresh:
+        return dt.timedelta(seconds=device.clock_skew_seconds)
+    sample = int((_local(newest[1]) - received).total_seconds())
+    prompt = len(stamps) <= PROMPT_LINES
+    result: dict[str, Any] = {}
+
+    def merge(current: dict[str, Any]) -> dict[str, Any]:
+        changes: dict[str, Any] = {"clock_mark": {"index": newest[0], "time": stamp}}
+        if prompt:
+            kept = current.get("clock_samples")
+            kept = kept if isinstance(kept, list) else []
+            since = (received - SKEW_WINDOW).timestamp()
+            recent = [
+                pair for pair in kept
+                if isinstance(pair, list) and len(pair) == 2 and pair[0] >= since
+            ][-(SKEW_SAMPLES - 1) :]  # fmt: skip
+            samples = [*recent, [received.timestamp(), sample]]
+            changes["clock_samples"] = samples
+            result["skew"] = max(-MAX_SKEW, min(MAX_SKEW, max(int(s) for _t, s in samples)))
+        return changes
+
+    update_link(terminal.link, merge)
+    if "skew" not in result:
+        return dt.timedelta(seconds=device.clock_skew_seconds)
+    skew = int(result["skew"])
+    if skew != device.clock_skew_seconds:
+        Device.objects.filter(pk=device.pk).update(clock_skew_seconds=skew)
+        device.clock_skew_seconds = skew
+    return dt.timedelta(seconds=skew)
+
+
+# --- status ---------------------------------------------------------------------------
 
 
 def note_status(terminal: Terminal, statuses: Sequence[dict[str, str]]) -> None:
@@ -282,21 +491,18 @@ def note_status(terminal: Terminal, statuses: Sequence[dict[str, str]]) -> None:
     alarm as the link's last error."""
     if not statuses:
         return
-    link = terminal.link
-    fields = {"options"}
     events = [dict(s) for s in statuses][-20:]
-    link.options = {**link.options, "last_events": events}
+    fields: dict[str, Any] = {}
     alarms = [s for s in statuses if protocol.is_alarm(s)]
     if alarms:
         alarm = alarms[-1]
-        link.last_error = protocol.clean(
+        fields["last_error"] = protocol.clean(
             f"alarm {alarm.get('event')} at {alarm.get('time')} "
             f"(door {alarm.get('eventaddr', '?')})",
             limit=300,
         )
-        link.last_error_at = timezone.now()
-        fields |= {"last_error", "last_error_at"}
-    link.save(update_fields=sorted(fields))
+        fields["last_error_at"] = timezone.now()
+    update_link(terminal.link, lambda _current: {"last_events": events}, **fields)
 
 
 def note_state(terminal: Terminal, lines: Sequence[str]) -> int:
@@ -304,43 +510,51 @@ def note_state(terminal: Terminal, lines: Sequence[str]) -> int:
     states = [protocol.key_values(line) for line in lines]
     good = [state for state in states if "time" in state]
     if good:
-        link = terminal.link
-        link.options = {**link.options, "state": good[-1]}
-        link.save(update_fields=["options"])
+        update_link(terminal.link, lambda _current: {"state": good[-1]})
     return len(states) - len(good)
 
 
 def note_operlog(terminal: Terminal, log: protocol.OperLog) -> None:
-    """OPERLOG: the users a terminal reports holding, counted (never passes)."""
-    link = terminal.link
-    seen = sorted(set(link.options.get("users_seen", [])) | log.users)
-    if len(seen) > 100_000:
-        seen = seen[-100_000:]
-    link.options = {
-        **link.options,
-        "users_seen": seen,
-        "operations": int(link.options.get("operations", 0)) + log.operations,
-    }
-    update = ["options"]
-    if log.users and (link.users_count or 0) < len(seen):
-        link.users_count = len(seen)
-        update.append("users_count")
-    link.save(update_fields=update)
+    """OPERLOG: users and operations the terminal reports, counted (never passes).
+
+    Only counts are kept, added up in the database: an upload costs the same whatever
+    the terminal holds. A terminal reports each user it adds or changes, so the users
+    count rises to at least the users of one upload; the exact count comes from its
+    options (``UserCount``) and the ``DATA QUERY`` answer."""
+    users, operations = len(log.users), log.operations + log.fingerprints + log.faces
+    if not users and not operations:
+        return
+
+    def merge(current: dict[str, Any]) -> dict[str, Any]:
+        counted = current.get("operlog")
+        counted = counted if isinstance(counted, dict) else {}
+        return {
+            "operlog": {
+                "users": int(counted.get("users", 0) or 0) + users,
+                "operations": int(counted.get("operations", 0) or 0) + operations,
+            }
+        }
+
+    fields: dict[str, Any] = {}
+    if users and (terminal.link.users_count or 0) < users:
+        fields["users_count"] = users
+    update_link(terminal.link, merge, **fields)
 
 
 def note_table(terminal: Terminal, table: str, count: int) -> None:
     """A ``tabledata`` reply (answer to a DATA QUERY): how many rows the terminal holds."""
-    link = terminal.link
-    tables = {**link.options.get("tables", {}), table.lower()[:30]: count}
-    link.options = {**link.options, "tables": tables}
-    update = ["options"]
-    if table.lower() == "user":
-        link.users_count = count
-        update.append("users_count")
-    elif table.lower() in ("biophoto", "biodata"):
-        link.faces_count = count
-        update.append("faces_count")
-    link.save(update_fields=update)
+    name = table.lower()[:30]
+    fields: dict[str, Any] = {}
+    if name == "user":
+        fields["users_count"] = count
+    elif name in ("biophoto", "biodata"):
+        fields["faces_count"] = count
+
+    def merge(current: dict[str, Any]) -> dict[str, Any]:
+        tables = current.get("tables")
+        return {"tables": {**(tables if isinstance(tables, dict) else {}), name: count}}
+
+    update_link(terminal.link, merge, **fields)
 
 
 # --- background verification ----------------------------------------------------------
@@ -388,13 +602,21 @@ def verify(terminal: Terminal, fields: dict[str, str]) -> Verdict:
             credential_value=value,
         )
     if not decision.allowed:
-        stamp = fields.get("time", "")[:19] or now.isoformat(timespec="seconds")
-        record_no = f"auth:{protocol.clean(pin or card, limit=20)}:{protocol.clean(stamp)}"
+        # Named by holder and the terminal's time, as the terminal's own record of the
+        # denial (rtlog event 44/45) will be: the two are one event.
+        moment = protocol.parse_time(fields.get("time", ""))
+        if moment is None:
+            moment = timezone.localtime(now, _almaty()).replace(tzinfo=None)
+        record_no = protocol.auth_record_no(pin, card, moment)
         stored = services.record_passes(
-            device=device, reports=[services.report_of(decision, record_no[:64])]
+            device=device, reports=[services.report_of(decision, record_no)]
         )[0]
         decision.allowed, decision.reason = stored.allowed, stored.reason
     return Verdict(decision.allowed, decision.reason, decision.messages()["kk"])
+
+
+def _almaty() -> ZoneInfo:
+    return ZoneInfo(settings.SCHOOL_TIME_ZONE)
 
 
 def _credential_of(
@@ -455,11 +677,19 @@ def _photo_for(command: Command) -> bytes:
         raise protocol.Unrenderable("no biometric consent")
     if not person.photo:
         raise protocol.Unrenderable("no photo on file")
+    too_big = protocol.Unrenderable(
+        f"the photo is larger than {MAX_PHOTO // 1024} KB: upload a smaller one"
+    )
     try:
+        if person.photo.size > MAX_PHOTO:
+            raise too_big
         with person.photo.open("rb") as photo:
-            return photo.read()
+            content = photo.read(MAX_PHOTO + 1)
     except OSError as exc:
         raise protocol.Unrenderable("the photo file cannot be read") from exc
+    if len(content) > MAX_PHOTO:
+        raise too_big
+    return content
 
 
 def results(terminal: Terminal, answers: Sequence[protocol.CommandResult]) -> int:

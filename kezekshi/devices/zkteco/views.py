@@ -4,8 +4,17 @@ serial number, calls ``zkteco.services`` and answers in text/plain with a ``Date
 header (terminals set their clock from it).
 
 Refusals: an unknown serial number waits for approval (403), a disabled terminal or a
-cookie token of another terminal 403, an oversized body 413, an unknown table 400, a
-storage failure 500 (the terminal sends again; nothing was acknowledged).
+cookie token of another terminal 403, a paired access terminal without its token 401,
+an oversized body 413, an unknown table 400, a storage failure 500 and lines ingest
+would not take 503 (the terminal sends again; nothing was acknowledged).
+
+The access dialect proves itself with its cookie token (MD5 of registry code, serial
+and session): once a terminal has a registry code, every request must carry it. The
+code and the session are handed out without a token only once, to the approved
+terminal's first handshake (``registry`` until ``push`` gave it its session); after
+that ``registry`` and ``push`` answer a terminal that shows its token, and a factory-
+reset terminal is paired again by resetting its pairing in the portal. The attendance
+dialect has no token: the address it calls from is watched instead.
 """
 
 from __future__ import annotations
@@ -107,19 +116,43 @@ def terminal_endpoint(
                 if not device.is_active or not device.school.is_active:
                     return refuse(_("This terminal is disabled."), 403)
                 terminal = Terminal(device, device.link)
-                token = request.COOKIES.get("token")
-                if token and not services.token_matches(terminal, token):
-                    logger.warning("zkteco SN=%s: a token of another terminal", serial)
-                    return refuse(_("The token does not belong to this serial number."), 403)
+                if terminal.dialect == protocol.ACC:
+                    refusal = _check_token(name, terminal, request.COOKIES.get("token"))
+                    if refusal is not None:
+                        return refusal
+                else:
+                    services.note_address(terminal, _remote_addr(request))
                 services.touch(device)
                 return handler(request, terminal, body)
             except DatabaseError:
                 logger.exception("zkteco SN=%s %s: storage failed", serial, name)
                 return refuse(_("Storage failed; send it again."), 500)
+            except services.NotStored:
+                return refuse(_("Some records could not be stored; send them again."), 503)
 
         return view
 
     return wrap
+
+
+def _check_token(name: str, terminal: Terminal, token: str | None) -> HttpResponse | None:
+    """None when an access-dialect request may go on, else the refusal."""
+    if token and not services.token_matches(terminal, token):
+        logger.warning("zkteco SN=%s: a token of another terminal", terminal.serial)
+        return refuse(_("The token does not belong to this serial number."), 403)
+    link = terminal.link
+    if token or not link.registry_code:
+        return None  # its token, or not paired yet: the handshake starts with registry
+    if not link.session_id and name in ("registry", "push"):
+        return None  # the first handshake, not finished yet
+    logger.warning("zkteco SN=%s %s: no token", terminal.serial, name)
+    if name in ("registry", "push"):
+        return refuse(
+            _("This terminal is already paired: send its token, or reset its pairing in "
+              "the portal."),
+            403,
+        )  # fmt: skip
+    return refuse(_("This terminal is paired: send its token (cookie token=...)."), 401)
 
 
 def _ack(count: int) -> HttpResponse:
@@ -128,12 +161,14 @@ def _ack(count: int) -> HttpResponse:
     return reply("OK\n")
 
 
-def _log_bad(terminal: Terminal, table: str, bad: list[str], lines: int) -> None:
+def _log_bad(terminal: Terminal, table: str, bad: list[protocol.Bad], lines: int) -> None:
+    """Malformed lines: their number and the field that failed, never their content
+    (names, pins and card numbers stay out of the logs)."""
     if not bad:
         return
-    for line in bad[:5]:
-        logger.warning("zkteco SN=%s %s: malformed line skipped: %r", terminal.serial, table,
-                       line[:200])  # fmt: skip
+    for number, name in bad[:5]:
+        logger.warning("zkteco SN=%s %s: line %d skipped: bad %s", terminal.serial, table,
+                       number, name)  # fmt: skip
     logger.warning("zkteco SN=%s %s: %d of %d lines malformed, skipped", terminal.serial, table,
                    len(bad), lines)  # fmt: skip
 
@@ -155,19 +190,25 @@ def upload(terminal: Terminal, table: str, body: bytes, *, tablename: str = "") 
     """One ``POST cdata?table=...``: stored before it is acknowledged."""
     key = table.lower()
     if key in ("attlog", "rtlog"):
+        received = timezone.now()
         parsed = protocol.parse_attlog(body) if key == "attlog" else protocol.parse_rtlog(body)
         _log_bad(terminal, table, parsed.bad, parsed.lines)
-        stored, refused = services.store_passes(terminal, parsed.events)
+        skew = services.measure_clock(terminal, parsed.stamps, received)
+        stored, skipped = services.store_passes(
+            terminal, parsed.events, skew=skew, received=received, line_nos=parsed.line_nos
+        )
         services.note_status(terminal, parsed.status)
-        logger.info("zkteco SN=%s %s: %d lines, %d passes stored, %d refused, %d status, "
-                    "%d malformed", terminal.serial, table, parsed.lines, stored, refused,
-                    len(parsed.status), len(parsed.bad))  # fmt: skip
+        logger.info("zkteco SN=%s %s: %d lines, %d passes stored, %d skipped, %d status, "
+                    "%d malformed, clock %+ds", terminal.serial, table, parsed.lines, stored,
+                    skipped, len(parsed.status), len(parsed.bad),
+                    int(skew.total_seconds()))  # fmt: skip
         return _ack(len(parsed.events) + len(parsed.status))
     if key == "rtstate":
         lines = protocol.lines_of(body)
         bad = services.note_state(terminal, lines)
         if bad:
-            _log_bad(terminal, table, [line for line in lines if "time=" not in line], len(lines))
+            missing = [(n, "time") for n, line in enumerate(lines, 1) if "time=" not in line]
+            _log_bad(terminal, table, missing, len(lines))
         return _ack(len(lines) - bad)
     if key == "operlog":
         log = protocol.parse_operlog(body)
