@@ -530,6 +530,21 @@ def apply(snapshot_data: dict[str, Any], *, school_id: int) -> Applied:
     return applied
 
 
+def missing(snapshot_data: dict[str, Any]) -> bool:
+    """Whether a person or card the server listed is not in this database after ``apply``."""
+    school_id = int(snapshot_data["school_id"])
+    persons = set(Person.objects.filter(school_id=school_id).values_list("pk", flat=True))
+    cards = set(
+        Credential.objects.filter(school_id=school_id, kind=Credential.Kind.CARD).values_list(
+            "pk", flat=True
+        )
+    )
+    return not (
+        set(snapshot_data.get("person_ids", ())) <= persons
+        and set(snapshot_data.get("card_ids", ())) <= cards
+    )
+
+
 def _forget_caches() -> None:
     from kezekshi.access import decisions, device_auth
 

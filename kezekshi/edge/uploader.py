@@ -127,8 +127,12 @@ def sync(server: Server) -> mirror.Applied:
     )
     with transaction.atomic():
         applied = mirror.apply(data, school_id=int(data["school_id"]))
+        # A row written in a transaction that committed long after it was written can
+        # slip past the cursor; an id the server lists that is missing here means the
+        # next sync starts over.
+        cursor = data["cursor"] if not mirror.missing(data) else ""
         MirrorState.objects.filter(pk=current.pk).update(
-            cursor=data["cursor"], synced_at=timezone.now(), last_error=""
+            cursor=cursor, synced_at=timezone.now(), last_error=""
         )
     return applied
 

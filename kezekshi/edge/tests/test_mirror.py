@@ -174,3 +174,12 @@ def test_a_face_passes_at_the_gateway_only_with_consent_held_on_the_server(
     # Then the gateway lets the face through, as the server would with the consent
     answer = decide(school.pk, door_id, "tpl-1", "face")
     assert (answer.allowed, answer.reason) == (True, "ok")
+
+
+def test_a_listed_person_missing_after_a_delta_makes_the_next_sync_full(
+    school: Any, groups: Any, plain_card: Credential
+) -> None:
+    data = mirror.snapshot(school=school, since=None)
+    assert not mirror.missing(data)
+    # Given a person the server lists whose row never came (written in a long transaction)
+    assert mirror.missing({**data, "person_ids": [*data["person_ids"], 10**9]})
