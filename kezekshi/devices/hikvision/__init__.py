@@ -35,22 +35,60 @@ def push_url(device: Any, base: str = "") -> str:
 MAX_XML = 64 * 1024
 
 
+class _Refused(Exception):
+    """A document with a DTD, an entity or a notation: raised from expat's handlers."""
+
+
+def _refuse(*_args: object) -> None:
+    raise _Refused
+
+
 def xml_fields(text: bytes) -> list[tuple[str, str]]:
     """The leaf elements of a small ISAPI XML document as (local name, text), in order.
 
-    Documents with a DTD are refused (empty): ISAPI never sends one, and entities are
-    the way XML is abused.
+    Any document with a DTD, an entity or a notation declaration is refused (empty), in
+    whatever encoding it comes (UTF-8, UTF-16, a declared one): expat reports the
+    declaration itself to a handler that stops the parse, so nothing is expanded. ISAPI
+    never sends a DTD, and entities are the way XML is abused.
     """
-    from xml.etree import ElementTree
+    from xml.parsers import expat
 
-    if len(text) > MAX_XML or b"<!DOCTYPE" in text.upper() or b"<!ENTITY" in text.upper():
+    if len(text) > MAX_XML:
         return []
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    for handler in (
+        "StartDoctypeDeclHandler",
+        "EntityDeclHandler",
+        "UnparsedEntityDeclHandler",
+        "NotationDeclHandler",
+        "ExternalEntityRefHandler",
+        "SkippedEntityHandler",
+    ):
+        setattr(parser, handler, _refuse)
+    fields: list[tuple[str, str]] = []
+    # Per open element: its local name, its text so far, whether it has children.
+    open_elements: list[tuple[str, list[str], list[bool]]] = []
+
+    def start(name: str, _attributes: dict[str, str]) -> None:
+        if open_elements:
+            open_elements[-1][2][0] = True
+        open_elements.append((name.rsplit(":", 1)[-1], [], [False]))
+
+    def end(_name: str) -> None:
+        local, text_parts, has_children = open_elements.pop()
+        if not has_children[0]:
+            fields.append((local, "".join(text_parts).strip()))
+
+    def characters(data: str) -> None:
+        if open_elements:
+            open_elements[-1][1].append(data)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = characters
     try:
-        root = ElementTree.fromstring(text)  # noqa: S314 (no DTD, size bounded)
-    except ElementTree.ParseError:
+        parser.Parse(text, True)
+    except (_Refused, expat.ExpatError, ValueError, LookupError):
         return []
-    fields = []
-    for element in root.iter():
-        if len(element) == 0:
-            fields.append((element.tag.rsplit("}", 1)[-1], (element.text or "").strip()))
     return fields

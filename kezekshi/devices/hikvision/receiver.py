@@ -45,6 +45,12 @@ logger = logging.getLogger(__name__)
 MAX_BODY = 4 * 1024 * 1024  # a push with its picture is ~100 KB
 SERIAL = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 JSON_PARTS = {"AccessControllerEvent", "event_log"}
+XML_TYPES = {"application/xml", "text/xml"}
+# An XML document in UTF-16 (or UTF-8 with a mark) starts with one of these, not "<".
+BYTE_ORDER_MARKS = (b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")
+# serialNo is the terminal's event counter; it goes back to the terminal in a remote
+# check's answer, so it must be a plain non-negative integer.
+MAX_SERIAL_NO = 2**53
 MAJOR_EVENT = 5
 # Minor codes of major 5 ("event"). Passes the terminal let through, by credential kind:
 ALLOWED = {0x01: "card", 0x02: "card", 0x26: "fingerprint", 0x4B: "face"}
@@ -112,12 +118,19 @@ def events(request: HttpRequest, serial: str, token: str) -> HttpResponse:
             continue  # other alarm types: seen, nothing to keep
         try:
             found = event_to_pass(document, event)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return Refused(400, "invalid_event", _("The event is not valid.")).response()
         if found is None:
             continue
         if event.get("remoteCheck") is True:
-            checks.append((int(event.get("serialNo") or 0), found, event))
+            serial_no = serial_number(event.get("serialNo"))
+            if serial_no is None:
+                # The terminal waits for an answer to this serial number: without one
+                # it cannot be answered.
+                return Refused(
+                    400, "invalid_event", _("A remote check needs its serial number.")
+                ).response()
+            checks.append((serial_no, found, event))
         else:
             passes.append(found)
     skew = dt.timedelta(seconds=device.clock_skew_seconds)
@@ -198,7 +211,7 @@ def parse_push(content_type: str, body: bytes) -> list[dict[str, Any]]:
     stripped = body.lstrip()
     if media.startswith("multipart/"):
         return _multipart(content_type, body)
-    if stripped.startswith(b"<"):
+    if stripped.startswith((b"<", *BYTE_ORDER_MARKS)) or media in XML_TYPES:
         return [_xml(stripped)]
     if media in ("application/json", "text/json", "text/plain", "") or stripped.startswith(b"{"):
         return [_json(body)]
@@ -240,7 +253,7 @@ def _multipart(content_type: str, body: bytes) -> list[dict[str, Any]]:
         name = part.get_param("name", header="content-disposition")
         kind = part.get_content_type()
         is_json = name in JSON_PARTS or kind in ("application/json", "text/json")
-        if not is_json and kind not in ("application/xml", "text/xml"):
+        if not is_json and kind not in XML_TYPES:
             continue  # the picture (image/jpeg) is not kept: see the module's docstring
         payload = part.get_payload(decode=True)
         if not isinstance(payload, bytes):
@@ -278,11 +291,11 @@ def event_to_pass(document: dict[str, Any], event: dict[str, Any]) -> dict[str, 
         kind = "fingerprint"
     elif asks and employee:
         kind = "face"
-    serial_no = event.get("serialNo")
-    if isinstance(serial_no, str) and serial_no.isascii() and serial_no.isdigit():
-        serial_no = int(serial_no)
     when = document.get("dateTime")
-    if isinstance(serial_no, int) and not isinstance(serial_no, bool):
+    if not isinstance(when, str):
+        raise ValueError("a pass needs its dateTime as text")
+    serial_no = serial_number(event.get("serialNo"))
+    if serial_no is not None:
         record_no = f"hik:{serial_no}"
     else:
         # No serial number: a key from what the event says, the same on every re-push.
@@ -295,10 +308,24 @@ def event_to_pass(document: dict[str, Any], event: dict[str, Any]) -> dict[str, 
         "door": None,
         "credential_kind": kind,
         "credential": card or None,
-        "person": int(employee) if employee.isdigit() and len(employee) < 19 else None,
+        "person": int(employee) if _digits(employee) and len(employee) < 19 else None,
         "allowed": allowed,
         "reason": reason,
     }
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def serial_number(value: Any) -> int | None:
+    """The event's ``serialNo`` as a number (JSON gives a number, XML a string), or None
+    when it is missing or not a plain non-negative integer."""
+    if isinstance(value, str) and _digits(value) and len(value) <= 16:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_SERIAL_NO:
+        return value
+    return None
 
 
 def _known_persons(device: Device, passes: list[dict[str, Any]]) -> None:
@@ -317,11 +344,17 @@ def _known_persons(device: Device, passes: list[dict[str, Any]]) -> None:
 
 
 def _note_clock(device: Device, stamp: Any, now: dt.datetime) -> None:
-    moment = parse_datetime(stamp) if isinstance(stamp, str) else None
-    if moment is None:
+    """The terminal's clock from a heartbeat. A time that is no date (2025-02-30, year 0)
+    is ignored: the heartbeat still says the terminal is alive."""
+    try:
+        moment = parse_datetime(stamp) if isinstance(stamp, str) else None
+        if moment is None:
+            return
+        moment = ingest.aware(moment)
+        seconds = (moment - now).total_seconds()
+    except (ValueError, OverflowError):
         return
-    moment = ingest.aware(moment)
-    skew = max(-3650 * 86400, min(3650 * 86400, int((moment - now).total_seconds())))
+    skew = max(-3650 * 86400, min(3650 * 86400, int(seconds)))
     Device.objects.filter(pk=device.pk).update(clock_skew_seconds=skew)
     device.clock_skew_seconds = skew
 
@@ -333,13 +366,15 @@ def remote_check(
     (``PUT /ISAPI/AccessControl/remoteCheck``). Idempotent: a re-asked serial number
     gets the answer first recorded."""
     door_id, direction = ingest.door_and_direction(device, None, found["direction"])
+    now = timezone.now()
     try:
         when = parse_datetime(found["time"]) if isinstance(found["time"], str) else None
-    except ValueError:
-        when = None
-    at = ingest.aware(when)
-    if when is None or abs(skew) > services.CLOCK_TOLERANCE:
-        at = timezone.now()  # a terminal with a wrong clock: decide by ours
+        at = ingest.aware(when)
+        plausible = ingest.EARLIEST <= at <= now + dt.timedelta(days=1)
+    except (ValueError, OverflowError):
+        when, plausible = None, False
+    if when is None or not plausible or abs(skew) > services.CLOCK_TOLERANCE:
+        at = now  # a terminal with a wrong clock (or no date at all): decide by ours
     kind, value = found["credential_kind"] or "card", found["credential"] or ""
     if not value and found["person"] is not None:
         # A face or fingerprint matched on the terminal: the person's template of that kind.

@@ -48,7 +48,8 @@ def push(device: Device, document: dict[str, Any], *, picture: bool = True) -> A
 
 
 def raw_post(path: str, body: bytes, content_type: str) -> Any:
-    return Client().post(path, data=body, content_type=content_type)
+    """The body's bytes as they are (``post`` would re-encode them to a declared charset)."""
+    return Client().generic("POST", path, data=body, content_type=content_type)
 
 
 def test_a_card_pass_with_its_picture_is_stored_once_however_often_it_is_pushed(
@@ -289,3 +290,144 @@ def test_a_storage_failure_is_a_500_and_the_re_push_stores_the_pass_once(
 
     again = client.post(push_url(face_terminal), data=body, content_type=content_type)
     assert again.status_code == 200 and AccessEvent.objects.get().record_no == "hik:90"
+
+
+# --- Garbage that once answered 500, and XML with a DTD in any encoding -----------------
+
+
+def utf16_heartbeat(when: str, *, dtd: str = "") -> bytes:
+    """A heartbeat in UTF-16 (with its byte order mark), optionally with a DTD."""
+    text = (
+        heartbeat_xml(when)
+        .decode()
+        .replace('encoding="UTF-8"?>', f'encoding="UTF-16"?>{dtd}')
+        .replace("<ipAddress>192.168.1.64</ipAddress>", "<ipAddress>&x;</ipAddress>" if dtd else "")
+    )
+    return text.encode("utf-16")
+
+
+def test_a_utf16_alert_with_a_dtd_and_an_entity_is_refused_and_changes_nothing(
+    face_terminal: Device,
+) -> None:
+    body = utf16_heartbeat(MONDAY_0752, dtd='<!DOCTYPE a [<!ENTITY x "192.168.1.64">]>')
+    assert body.startswith(b"\xff\xfe") and b"<!DOCTYPE" not in body  # a byte search misses it
+
+    for content_type in ("application/xml; charset=UTF-16", "text/plain", ""):
+        answer = raw_post(push_url(face_terminal), body, content_type)
+        assert answer.status_code == 400 and answer.json()["code"] == "bad_xml", content_type
+    big_endian = body.decode("utf-16").encode("utf-16-be")  # no byte order mark at all
+    answer = raw_post(push_url(face_terminal), big_endian, "application/xml")
+    assert answer.status_code == 400 and answer.json()["code"] == "bad_xml"
+    boundary = "MIME_boundary"
+    part = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="alert"\r\n'
+        "Content-Type: application/xml\r\n\r\n"
+    ).encode()
+    multipart = part + body + f"\r\n--{boundary}--\r\n".encode()
+    answer = raw_post(
+        push_url(face_terminal), multipart, f"multipart/form-data; boundary={boundary}"
+    )
+    assert answer.status_code == 400 and answer.json()["code"] == "bad_xml"
+
+    face_terminal.refresh_from_db()
+    assert face_terminal.last_seen_at is None and face_terminal.clock_skew_seconds == 0
+    assert not AccessEvent.objects.exists()
+
+
+def test_a_utf16_alert_without_a_dtd_is_read(face_terminal: Device) -> None:
+    ahead = (timezone.now() + dt.timedelta(minutes=10)).astimezone(ALMATY)
+    body = utf16_heartbeat(ahead.isoformat(timespec="seconds"))
+    assert raw_post(push_url(face_terminal), body, "application/xml").status_code == 200
+    face_terminal.refresh_from_db()
+    assert 590 <= face_terminal.clock_skew_seconds <= 610
+
+
+def test_an_external_dtd_and_an_undeclared_entity_are_refused(face_terminal: Device) -> None:
+    external = heartbeat_xml(MONDAY_0752).replace(
+        b"?>\r\n", b'?>\r\n<!DOCTYPE EventNotificationAlert SYSTEM "file:///etc/passwd">', 1
+    )
+    undeclared = heartbeat_xml(MONDAY_0752).replace(b"192.168.1.64", b"&passwd;")
+    for body in (external, undeclared):
+        answer = raw_post(push_url(face_terminal), body, "application/xml")
+        assert answer.status_code == 400 and answer.json()["code"] == "bad_xml"
+    face_terminal.refresh_from_db()
+    assert face_terminal.last_seen_at is None
+
+
+@pytest.mark.parametrize(
+    "serial_no", [b'"abc"', b'"12a"', b"-5", b"1.5", b"true", b"null", b"1e400", b"[1]", b"9" * 30]
+)
+def test_a_remote_check_without_a_usable_serial_number_is_a_400(
+    face_terminal: Device, card: Any, serial_no: bytes
+) -> None:
+    document = event_json(
+        serial_no=123456789, when=MONDAY_0752, minor=0x01, card_no=CARD_DECIMAL, remote_check=True
+    )
+    body = json.dumps(document).encode().replace(b"123456789", serial_no)
+    client = Client(raise_request_exception=False)
+    answer = client.post(push_url(face_terminal), data=body, content_type="application/json")
+    assert answer.status_code == 400 and answer.json()["code"] == "invalid_event"
+    assert not AccessEvent.objects.exists()
+
+
+def test_a_pass_whose_serial_number_is_text_is_kept_under_its_own_key(
+    face_terminal: Device, card: Any
+) -> None:
+    document = event_json(serial_no=1, when=MONDAY_0752, minor=0x01, card_no=CARD_DECIMAL)
+    body = json.dumps(document).encode().replace(b'"serialNo": 1', b'"serialNo": "abc"')
+    for _ in range(2):
+        assert raw_post(push_url(face_terminal), body, "application/json").status_code == 200
+    assert AccessEvent.objects.get().record_no.startswith("hik:t:")
+
+
+@pytest.mark.parametrize(
+    "when", ["2025-02-30T07:52:00+05:00", "2025-13-01T07:52:00", "2025-12-01T07:52:00+99:00"]
+)
+def test_a_heartbeat_with_an_impossible_date_is_alive_and_its_clock_ignored(
+    face_terminal: Device, when: str
+) -> None:
+    client = Client(raise_request_exception=False)
+    beat = json.dumps({"eventType": "heartBeat", "dateTime": when}).encode()
+    answer = client.post(push_url(face_terminal), data=beat, content_type="application/json")
+    assert answer.status_code == 200
+    answer = client.post(
+        push_url(face_terminal), data=heartbeat_xml(when), content_type="application/xml"
+    )
+    assert answer.status_code == 200
+    face_terminal.refresh_from_db()
+    assert face_terminal.last_seen_at is not None and face_terminal.clock_skew_seconds == 0
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b'"2025-12-01T07:52:00+05:00"', b'"2025-02-30T07:52:00+05:00"'),
+        (b'"2025-12-01T07:52:00+05:00"', b'"2025-12-01T25:52:00+05:00"'),
+        (b'"2025-12-01T07:52:00+05:00"', b'"0001-01-01T00:00:00+05:00"'),
+        (b'"2025-12-01T07:52:00+05:00"', b"1764557520"),
+        (b'"subEventType": 1', b'"subEventType": Infinity'),
+        (b'"majorEventType": 5', b'"majorEventType": NaN'),
+        (b'"subEventType": 1', b'"subEventType": {"a": 1}'),
+    ],
+)
+def test_an_event_with_an_impossible_date_or_code_is_a_400(
+    face_terminal: Device, card: Any, old: bytes, new: bytes
+) -> None:
+    document = event_json(serial_no=95, when=MONDAY_0752, minor=0x01, card_no=CARD_DECIMAL)
+    body = json.dumps(document).encode()
+    assert old in body
+    client = Client(raise_request_exception=False)
+    answer = client.post(
+        push_url(face_terminal), data=body.replace(old, new), content_type="application/json"
+    )
+    assert answer.status_code == 400 and answer.json()["code"] == "invalid_event"
+    assert not AccessEvent.objects.exists()
+
+
+def test_an_employee_number_of_other_digits_keeps_the_pass_without_a_person(
+    face_terminal: Device,
+) -> None:
+    document = event_json(serial_no=96, when=MONDAY_0752, minor=0x4B, employee_no="²٣")
+    body = json.dumps(document).encode()
+    assert raw_post(push_url(face_terminal), body, "application/json").status_code == 200
+    assert AccessEvent.objects.get().person_id is None
