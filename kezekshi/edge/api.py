@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -98,6 +99,8 @@ class StatusIn(Schema):
     disk_bytes: int = Field(0, ge=0)
     version: str = Field("", max_length=50)
     last_sync: dt.datetime | None = None
+    # When each terminal behind the gateway last called it (device id → time).
+    devices: dict[int, dt.datetime] = Field(default_factory=dict, max_length=1000)
 
 
 @router.post("/status", summary="The gateway's backlog and health")
@@ -117,4 +120,11 @@ def status(request: HttpRequest, payload: StatusIn) -> dict[str, Any]:
         defaults={"protocol": Protocol.EDGE, "event_backlog": payload.backlog, "options": options},
     )
     Device.objects.filter(pk=gateway.pk).update(last_seen_at=now)
+    # The terminals behind the gateway call only the gateway: their "last seen" (and so
+    # the silent-terminal alert) comes with its report. Never later than our clock.
+    for device_id, seen in payload.devices.items():
+        seen = min(seen, now)
+        Device.objects.filter(pk=device_id, school_id=gateway.school_id).filter(
+            Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=seen)
+        ).update(last_seen_at=seen)
     return {"ok": True, "server_time": now}

@@ -15,3 +15,4 @@ class EdgeConfig(AppConfig):
             from kezekshi.edge import mirror
 
             mirror.answer_biometric_consent_from_mirror()
+            mirror.trust_the_mirror_for_devices()

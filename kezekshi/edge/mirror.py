@@ -526,7 +526,8 @@ def apply(snapshot_data: dict[str, Any], *, school_id: int) -> Applied:
         applied.rows += len(rows)
     _upsert(Credential, CREDENTIAL_FIELDS, snapshot_data.get("cards", []))
     applied.rows += len(snapshot_data.get("cards", []))
-    transaction.on_commit(_forget_caches)
+    if applied.rows or applied.deleted:
+        transaction.on_commit(_forget_caches)
     return applied
 
 
@@ -569,6 +570,14 @@ def mirrored_biometric_state(person: Person, kind: str) -> Any:
     return BiometricState(True, "consented") if held else BiometricState(False, "no_consent")
 
 
+# On the gateway a device row changes only when the mirror is applied, which forgets the
+# cache at once; the server's 30 s (for secrets rotated in another process) would only
+# add a write of ``last_seen_at`` to a decision every half minute per terminal. Two
+# minutes keep "last seen" (reported to the server with the status) well inside the
+# silent-terminal alert's ten.
+GATEWAY_DEVICE_CACHE_SECONDS = 120.0
+
+
 def answer_biometric_consent_from_mirror() -> None:
     """Make decisions and uploads on the gateway ask the mirror instead of the ledger.
 
@@ -581,3 +590,10 @@ def answer_biometric_consent_from_mirror() -> None:
 
     privacy.biometric_state = mirrored_biometric_state  # type: ignore[assignment]
     ingest.biometric_state = mirrored_biometric_state  # type: ignore[assignment]
+
+
+def trust_the_mirror_for_devices() -> None:
+    """Keep terminals' rows cached until the mirror changes (see above)."""
+    from kezekshi.access import device_auth
+
+    device_auth.CACHE_SECONDS = GATEWAY_DEVICE_CACHE_SECONDS

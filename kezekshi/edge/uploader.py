@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from kezekshi.access.device_auth import signed_headers
 from kezekshi.access.ingest import MAX_BATCH
-from kezekshi.access.models import AccessEvent, Credential, DailyAttendance
+from kezekshi.access.models import AccessEvent, Credential, DailyAttendance, Device
 from kezekshi.edge import mirror
 from kezekshi.edge.models import MirrorState, UploadedEvent
 
@@ -270,6 +270,13 @@ def report_status(server: Server) -> None:
             "disk_bytes": disk_bytes(),
             "version": VERSION,
             "last_sync": last.isoformat() if last else None,
+            "devices": {
+                str(pk): seen.isoformat()
+                for pk, seen in Device.objects.exclude(pk=server.device_id).values_list(
+                    "pk", "last_seen_at"
+                )
+                if seen is not None
+            },
         },
     )
 

@@ -10,7 +10,7 @@ from django.test import Client
 
 from kezekshi.access import services
 from kezekshi.access.models import AccessEvent, Credential
-from kezekshi.access.tests.conftest import Terminal
+from kezekshi.access.tests.conftest import Terminal, almaty_at
 from kezekshi.devices.models import Link
 from kezekshi.edge import mirror
 
@@ -149,10 +149,17 @@ def test_garbage_is_refused_clearly(gateway: Terminal) -> None:
     assert gateway.post(EVENTS, {"batches": "x"}).json()["code"] == "invalid_input"
 
 
-def test_the_backlog_is_reported_on_the_gateways_link(gateway: Terminal) -> None:
+def test_the_backlog_and_the_terminals_last_calls_are_reported(
+    gateway: Terminal, turnstile: Terminal, other_school: Any
+) -> None:
+    foreign, _secret = services.register_device(
+        school=other_school, name="Elsewhere", kind="turnstile", door=None
+    )
     answer = gateway.post(
         STATUS, {"backlog": 1200, "oldest_pending": "2025-12-01T07:50:00+05:00",
-                 "disk_bytes": 4096, "version": "kezekshi-edge/1"}
+                 "disk_bytes": 4096, "version": "kezekshi-edge/1",
+                 "devices": {str(turnstile.device.pk): "2025-12-01T07:51:00+05:00",
+                             str(foreign.pk): "2025-12-01T07:51:00+05:00"}}
     )  # fmt: skip
     assert answer.status_code == 200, answer.content
     link = Link.objects.get(device=gateway.device)
@@ -160,6 +167,11 @@ def test_the_backlog_is_reported_on_the_gateways_link(gateway: Terminal) -> None
     assert link.options["disk_bytes"] == 4096
     gateway.device.refresh_from_db()
     assert gateway.device.last_seen_at is not None
+    # The turnstile behind the gateway counts as seen; another school's device does not
+    turnstile.device.refresh_from_db()
+    assert turnstile.device.last_seen_at == almaty_at("2025-12-01", "07:51")
+    foreign.refresh_from_db()
+    assert foreign.last_seen_at is None
 
 
 def test_the_mirror_module_cursor_round_trips() -> None:
