@@ -4,18 +4,28 @@ remote check, from the terminal's question to the answer it receives."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
 from django.test import Client
+from django.utils import timezone
 
 from kezekshi.access import services
 from kezekshi.access.models import AccessEvent, Device
-from kezekshi.devices import queue
+from kezekshi.devices import queue, sync
 from kezekshi.devices.hikvision import push_url
-from kezekshi.devices.hikvision.client import IsapiClient, IsapiError
+from kezekshi.devices.hikvision.client import (
+    AddressRefused,
+    IsapiClient,
+    IsapiError,
+    check_address,
+)
 from kezekshi.devices.hikvision.executor import execute_pending
 from kezekshi.devices.models import Command, Link
 from kezekshi.devices.simulator.hikvision import (
@@ -32,6 +42,13 @@ from kezekshi.privacy.tests.family import make_family
 pytestmark = pytest.mark.django_db
 SERIAL = "DS-K1T671M0120251202"
 MONDAY_0752 = "2025-12-01T07:52:00+05:00"
+
+
+@pytest.fixture(autouse=True)
+def _simulator_on_this_machine(settings: Any) -> None:
+    """The simulated terminal listens on 127.0.0.1, which the client refuses unless
+    ``ISAPI_ALLOW_LOOPBACK`` is set (as for development)."""
+    settings.ISAPI_ALLOW_LOOPBACK = True
 
 
 @pytest.fixture
@@ -264,9 +281,208 @@ def test_a_remote_check_the_terminal_cannot_hear_is_still_recorded(
 def test_device_sync_and_the_executor_bring_the_terminal_in_line(
     face_terminal: Device, simulated: HikvisionTerminal, card: Any, groups: Any
 ) -> None:
+    sync.forget_fingerprint(face_terminal.school_id)  # rolled-back tests reuse the school id
     done, failed = execute_pending(face_terminal)
 
     pin = str(card.person_id)
     assert failed == 0 and done >= 1
     assert pin in simulated.users and simulated.cards == {"8106606": pin}
     assert execute_pending(face_terminal) == (0, 0)  # nothing changed, nothing sent
+
+
+# --- Only terminals on a network are called ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "base"),
+    [
+        ("http://10.0.0.7", "http://10.0.0.7"),
+        (" http://10.0.0.7:80/ ", "http://10.0.0.7:80"),
+        ("HTTPS://192.168.1.64:8443", "https://192.168.1.64:8443"),
+        ("http://172.31.255.1", "http://172.31.255.1"),
+        ("http://[fd12:3456::64]:8080", "http://[fd12:3456::64]:8080"),
+    ],
+)
+def test_a_lan_address_is_taken_as_the_base_url(address: str, base: str) -> None:
+    assert check_address(address) == base
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "http://169.254.169.254",  # the cloud's metadata service
+        "http://[fd00:ec2::254]",
+        "http://100.100.100.200",
+        "http://127.0.0.1:5432",  # this server's database
+        "http://localhost",
+        "http://0x7f.0.0.1",
+        "http://[::1]",
+        "http://[::ffff:127.0.0.1]",
+        "http://0.0.0.0",
+        "http://[fe80::1]",
+        "http://224.0.0.1",
+        "http://255.255.255.255",
+    ],
+)
+def test_this_server_link_local_multicast_and_metadata_addresses_are_refused(
+    address: str, settings: Any
+) -> None:
+    settings.ISAPI_ALLOW_LOOPBACK = False
+    with pytest.raises(AddressRefused) as refused:
+        check_address(address)
+    assert refused.value.code == "invalid_address" and refused.value.status == 422
+    assert "metadata" in str(refused.value.message)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "localhost?x=1",
+        "http://localhost?x=1",
+        "http://10.0.0.7/ISAPI",
+        "http://10.0.0.7#x",
+        "http://admin:12345@10.0.0.7",
+        "http://10.0.0.7\\@127.0.0.1",
+        "ftp://10.0.0.7",
+        "file:///etc/passwd",
+        "http://10.0.0.7:0",
+        "http://10.0.0.7:99999",
+        "http://10.0.0.7:http",
+        "http://10.0.\n0.7",
+        "http://2130706433",
+        "http://127.1",
+        "http://терминал.local",
+        "",
+    ],
+)
+def test_anything_but_scheme_host_and_port_is_refused(address: str) -> None:
+    with pytest.raises(AddressRefused) as refused:
+        check_address(address)
+    assert "http://host:port" in str(refused.value.message)
+
+
+def test_a_name_that_does_not_resolve_is_refused() -> None:
+    with pytest.raises(AddressRefused) as refused:
+        check_address("http://no-such-terminal.invalid")
+    assert "cannot be found" in str(refused.value.message)
+
+
+def test_the_client_never_connects_to_a_refused_address(
+    face_terminal: Device, simulated: HikvisionTerminal, pupil: Any, settings: Any
+) -> None:
+    settings.ISAPI_ALLOW_LOOPBACK = False  # what production does: the simulator is loopback
+    with pytest.raises(IsapiError) as refused:
+        IsapiClient(simulated.address, "admin", DEFAULT_PASSWORD).user_count()
+    assert refused.value.unreachable and refused.value.sub_status == "addressRefused"
+
+    command = queue.enqueue(face_terminal, Command.Kind.USER_UPSERT, user_command(pupil.person))
+    assert execute_pending(face_terminal) == (0, 0)
+    command.refresh_from_db()
+    assert command.status == Command.Status.SENT  # waits until the address is put right
+    assert "addressRefused" in Link.objects.get(device=face_terminal).last_error
+    assert simulated.challenges == 0 and simulated.users == {}  # not one request reached it
+
+
+class _Canned(http.server.BaseHTTPRequestHandler):
+    """Answers every request with ``server.answer`` (raw bytes) and counts the requests."""
+
+    def _any(self) -> None:
+        self.server.hits += 1  # type: ignore[attr-defined]
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.wfile.write(self.server.answer)  # type: ignore[attr-defined]
+        self.close_connection = True
+
+    do_GET = do_PUT = do_POST = _any
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def canned(answer: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}") -> Iterator[Any]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Canned)
+    server.answer, server.hits = answer, 0  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_redirect_is_not_followed() -> None:
+    with canned() as elsewhere:
+        target = f"http://127.0.0.1:{elsewhere.server_address[1]}/"
+        redirect = f"HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n"
+        with canned(redirect.encode()) as terminal:
+            address = f"http://127.0.0.1:{terminal.server_address[1]}"
+            with pytest.raises(IsapiError) as refused:
+                IsapiClient(address, "admin", "x").user_count()
+        assert refused.value.status == 302 and refused.value.sub_status == "redirect"
+        assert terminal.hits == 1 and elsewhere.hits == 0
+
+
+def test_no_proxy_is_used(simulated: HikvisionTerminal, monkeypatch: Any) -> None:
+    with canned() as proxy:
+        for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.server_address[1]}")
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        assert IsapiClient(simulated.address, "admin", DEFAULT_PASSWORD).user_count() == (0, 0)
+    assert proxy.hits == 0
+
+
+@pytest.mark.parametrize(
+    ("answer", "sub_status"),
+    [
+        (
+            '{"statusCode": 4, "statusString": "Invalid Operation", '
+            '"subStatusCode": "notSupport", "errorMsg": "<b>Call 555-0100, password 12345</b>"}',
+            "notSupport",
+        ),
+        (
+            '{"statusCode": 6, "statusString": "Invalid Content", '
+            '"subStatusCode": "see http://evil.example/ now <script>", "errorMsg": "x"}',
+            "error",
+        ),
+        ('{"statusCode": 4, "subStatusCode": "' + "a" * 500 + '"}', "error"),
+        ("<html>Call 555-0100, password 12345</html>", "error"),
+    ],
+)
+def test_a_refusal_keeps_our_summary_and_a_short_code_not_the_terminals_text(
+    answer: str, sub_status: str
+) -> None:
+    body = answer.encode()
+    raw = b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    with canned(raw) as terminal, pytest.raises(IsapiError) as refused:
+        IsapiClient(f"http://127.0.0.1:{terminal.server_address[1]}", "a", "b").user_count()
+    assert refused.value.status == 400 and refused.value.sub_status == sub_status
+    text = str(refused.value)
+    assert len(text) < 100
+    for foreign in ("555-0100", "12345", "evil", "script", "Invalid", "aaaa"):
+        assert foreign not in text
+
+
+def test_an_answer_that_is_not_http_is_unreachable_without_its_text() -> None:
+    not_http = b"SSH-2.0-OpenSSH_9.6 password 12345\r\n"
+    with canned(not_http) as service, pytest.raises(IsapiError) as refused:
+        IsapiClient(f"http://127.0.0.1:{service.server_address[1]}", "a", "b").user_count()
+    assert refused.value.unreachable and "12345" not in str(refused.value)
+
+
+def test_a_remote_check_with_an_impossible_date_is_decided_by_our_clock(
+    face_terminal: Device, simulated: HikvisionTerminal, card: Any, groups: Any
+) -> None:
+    Link.objects.filter(device=face_terminal).update(decision_mode="server")
+    document = event_json(
+        serial_no=905, when=MONDAY_0752, minor=0x01, card_no="8106606", remote_check=True
+    )
+    body = json.dumps(document).encode().replace(MONDAY_0752.encode(), b"2025-02-30T07:52:00")
+    before = timezone.now()
+    answer = Client().post(push_url(face_terminal), data=body, content_type="application/json")
+    assert answer.status_code == 200 and answer.json()["results"][0]["answered"] is True
+    event = AccessEvent.objects.get()
+    assert event.record_no == "hik:905" and event.occurred_at >= before
+    assert [c["serialNo"] for c in simulated.remote_checks] == [905]

@@ -20,6 +20,13 @@ from kezekshi.devices.simulator.hikvision import DEFAULT_PASSWORD, HikvisionTerm
 SERIAL = "DS-K1T671M0120251203"
 
 
+@pytest.fixture(autouse=True)
+def _simulator_on_this_machine(settings: Any) -> None:
+    """The simulated terminal listens on 127.0.0.1, which the client refuses unless
+    ``ISAPI_ALLOW_LOOPBACK`` is set (as for development)."""
+    settings.ISAPI_ALLOW_LOOPBACK = True
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_simulator_pushes_to_a_running_server_a_reboot_stores_nothing_twice(
     live_server: Any, school: Any, main_door: Any, pupil: Any, tmp_path: Any
