@@ -18,7 +18,9 @@ own decision (docs/access.md): the card stays on the terminal, the face goes.
 ``Enrolment.digest`` holds two halves: the first 32 hex digits digest the user record,
 the last 32 the face photo sent (``NO_FACE`` when none is meant to be there). A face
 removal keeps ``has_face`` until the terminal confirms it (``queue._apply``), so the
-portal can show "removal waiting for the device".
+portal can show "removal waiting for the device". A command that fails makes its half
+unknown (``queue._forget``), and the failure moves the fingerprint, so the next
+reconcile queues it again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -61,6 +64,10 @@ from kezekshi.access.models import (
 from kezekshi.core.models import School
 from kezekshi.devices import queue
 from kezekshi.devices.models import Command, Enrolment, Link, Protocol
+
+# The digest layout lives with the queue, which corrects it with the devices' answers.
+from kezekshi.devices.queue import DELETING as DELETING
+from kezekshi.devices.queue import NO_FACE as NO_FACE
 from kezekshi.people.models import Guardianship, Person, Pupil, SchoolClass, StaffMember
 from kezekshi.privacy.models import Consent
 from kezekshi.privacy.services import biometric_states
@@ -71,11 +78,11 @@ TERMINAL_PROTOCOLS = (Protocol.ZKTECO_ACC, Protocol.ZKTECO_ATT, Protocol.HIKVISI
 FACE_PROTOCOLS = (Protocol.HIKVISION, Protocol.ZKTECO_ACC)
 # How long a name each firmware keeps: the attendance dialect's Name is 24 bytes wide.
 NAME_LIMITS = {Protocol.ZKTECO_ATT: 24, Protocol.ZKTECO_ACC: 50, Protocol.HIKVISION: 32}
-NO_FACE = "0" * 32
-# A user.delete is queued and not yet confirmed: nothing more to send for this pin.
-DELETING = "deleting"
 FINGERPRINT_KEY = "devices:sync:fingerprint:{school_id}"
 FINGERPRINT_TTL = 24 * 3600
+# A process looks at a school's fingerprint at most this often: terminals poll every
+# few seconds, and a change reaches them this much later at worst.
+CHECK_EVERY = 2.0
 _CHUNK = 500
 
 
@@ -459,7 +466,8 @@ def fingerprint(school_id: int) -> tuple[Any, ...]:
     """A cheap summary that moves whenever anything sync reads changes: persons (names,
     photos, blocking), pupils' enrolment and class, classes' shifts, staff, credentials,
     the rules version (groups, doors, members, watch list), the consent ledger,
-    guardianships, the school's terminals, and the day (validity ends). One query."""
+    guardianships, the school's terminals, failed commands (a failure is sent again),
+    and the day (validity ends). One query."""
 
     def agg(queryset: QuerySet[Any], expression: Any) -> Subquery:
         return Subquery(
@@ -494,6 +502,12 @@ def fingerprint(school_id: int) -> tuple[Any, ...]:
             links=agg(
                 Link.objects.annotate(school_id=F("device__school_id")), weighted("device_id")
             ),
+            failures=agg(
+                Command.objects.filter(status=Command.Status.FAILED).annotate(
+                    school_id=F("device__school_id")
+                ),
+                Count("pk"),
+            ),
         )
         .values_list(
             "persons",
@@ -511,6 +525,7 @@ def fingerprint(school_id: int) -> tuple[Any, ...]:
             "devices",
             "device_kinds",
             "links",
+            "failures",
         )
         .first()
     )
@@ -522,10 +537,19 @@ def _cache_key(school_id: int) -> str:
     return FINGERPRINT_KEY.format(school_id=school_id)
 
 
+_checked: dict[int, float] = {}
+
+
 def reconcile_if_changed(school_id: int) -> int:
     """Queue the commands that bring the school's terminals in line with our records, if
     anything changed since the last look; returns how many commands were queued. Cheap
-    when nothing changed (one query): adapters call it before they hand out commands."""
+    when nothing changed (one query), and free when this process looked at the school
+    less than ``CHECK_EVERY`` seconds ago: adapters call it before they hand out
+    commands."""
+    now = time.monotonic()
+    if now - _checked.get(school_id, -CHECK_EVERY) < CHECK_EVERY:
+        return 0
+    _checked[school_id] = now
     seen = repr(fingerprint(school_id))
     key = _cache_key(school_id)
     if cache.get(key) == seen:
@@ -539,6 +563,12 @@ def reconcile_if_changed(school_id: int) -> int:
 def forget_fingerprint(school_id: int) -> None:
     """Make the next ``reconcile_if_changed`` of the school do the full diff."""
     cache.delete(_cache_key(school_id))
+    _checked.pop(school_id, None)
+
+
+def forget_checks() -> None:
+    """Forget when this process last looked at each school (tests: ids are reused)."""
+    _checked.clear()
 
 
 def full_resync(device: Device) -> int:
