@@ -1,6 +1,10 @@
-"""The school admin's writes about terminals: approving a terminal that called us with
+"""The school admin's writes about terminals: claiming a terminal that called us with
 an unknown serial number (or forgetting it), how we talk to a terminal (its link), a
 full resync, opening the door and restarting the terminal.
+
+Terminals waiting for approval belong to no school, so no school sees them listed: an
+admin claims one by typing its serial number, read off the terminal's label or menu
+(an exact match). Whoever knows the number stands at the terminal.
 
 Each function is one transaction with keyword-only arguments; a refusal is a
 ``ServiceError`` with a code and a message for the form.
@@ -9,7 +13,6 @@ Each function is one transaction with keyword-only arguments; a refusal is a
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -19,6 +22,7 @@ from kezekshi.access.models import Device, Door
 from kezekshi.core.errors import ServiceError
 from kezekshi.core.models import School
 from kezekshi.devices import queue, sync
+from kezekshi.devices.hikvision.client import check_address
 from kezekshi.devices.models import Command, DecisionMode, Link, PendingTerminal, Protocol
 
 DOOR_OPEN_SECONDS = 5
@@ -30,27 +34,46 @@ def _check_decision_mode(decision_mode: str) -> None:
 
 
 def _isapi_fields(address: str, username: str) -> dict[str, str]:
-    """A Hikvision terminal's address, checked: ``http(s)://host[:port]``, nothing else."""
-    address = address.strip().rstrip("/")
-    refused = ServiceError(
-        "invalid_address", _("Give the terminal's address as http://host:port."), status=422
-    )
+    """A Hikvision terminal's address, checked: ``http(s)://host[:port]`` on a network
+    the server may call (``hikvision.client.check_address``: not this server, link-local
+    or cloud metadata addresses); empty when not given yet."""
+    address = address.strip()
     if address:
-        parts = urlsplit(address)
-        try:
-            _port = parts.port  # a port that is not a number raises
-        except ValueError as exc:
-            raise refused from exc
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
-            raise refused
+        address = check_address(address)
     return {"address": address[:200], "username": username.strip()[:100]}
+
+
+def _not_waiting() -> ServiceError:
+    return ServiceError(
+        "not_waiting",
+        _(
+            "No terminal with this serial number is waiting for approval. Type the number "
+            "exactly as the terminal's label or menu shows it, after the terminal has "
+            "called the server."
+        ),
+        status=404,
+    )
+
+
+def waiting_terminal(*, serial_number: str) -> PendingTerminal:
+    """The terminal waiting for approval with exactly this serial number; refuses
+    ``not_waiting`` (404) when none is."""
+    serial_number = serial_number.strip()
+    pending = (
+        PendingTerminal.objects.filter(serial_number=serial_number).first()
+        if serial_number
+        else None
+    )
+    if pending is None or pending.serial_number != serial_number:  # exact, whatever collation
+        raise _not_waiting()
+    return pending
 
 
 @transaction.atomic
 def approve_terminal(
     *,
     school: School,
-    pending: PendingTerminal,
+    serial_number: str,
     name: str,
     kind: str,
     door: Door | None,
@@ -61,19 +84,21 @@ def approve_terminal(
     username: str = "",
     password: str = "",
 ) -> Device:
-    """Bind a waiting terminal to ``school``: a device on ``door`` with the terminal's
-    serial number and a link in its protocol; the waiting entry is removed.
+    """Claim the terminal waiting with exactly ``serial_number`` for ``school``: a device
+    on ``door`` with that serial number and a link in its protocol; the waiting entry is
+    removed.
 
-    Refuses ``pending_gone`` (404) when another admin approved or forgot it meanwhile,
-    ``serial_taken`` (409) when a device anywhere already has this serial number, and
-    the device checks of ``access.setup.add_device`` (a door of another school, a lane
-    the door lacks…). The terminal gets its users at its next poll (device sync).
+    Refuses ``not_waiting`` (404) when no terminal with this serial number waits (a
+    typing error, or another admin claimed or forgot it meanwhile), ``serial_taken``
+    (409) when a device anywhere already has this serial number, ``invalid_address``
+    (422) for a Hikvision address the server may not call, and the device checks of
+    ``access.setup.add_device`` (a door of another school, a lane the door lacks…). The
+    terminal gets its users at its next poll (device sync).
     """
+    pending = waiting_terminal(serial_number=serial_number)
     locked = PendingTerminal.objects.select_for_update().filter(pk=pending.pk).first()
     if locked is None:
-        raise ServiceError(
-            "pending_gone", _("This terminal is no longer waiting for approval."), status=404
-        )
+        raise _not_waiting()
     _check_decision_mode(decision_mode)
     if Device.objects.filter(serial_number=locked.serial_number).exists():
         raise ServiceError(
@@ -99,9 +124,13 @@ def approve_terminal(
 
 
 @transaction.atomic
-def forget_terminal(*, pending: PendingTerminal) -> None:
-    """Drop a waiting terminal (it is back in the list if it calls again). Idempotent."""
+def forget_terminal(*, serial_number: str) -> str:
+    """Drop the terminal waiting with exactly ``serial_number`` (it waits again if it
+    calls again); returns the serial number. Refuses ``not_waiting`` (404) when none is
+    waiting."""
+    pending = waiting_terminal(serial_number=serial_number)
     PendingTerminal.objects.filter(pk=pending.pk).delete()
+    return pending.serial_number
 
 
 @transaction.atomic

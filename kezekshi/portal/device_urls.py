@@ -18,14 +18,6 @@ urlpatterns = [
         views.terminal_reboot,
         name="device_terminal_reboot",
     ),
-    path(
-        "access/terminals/waiting/<int:pending_id>/",
-        views.pending_approve,
-        name="device_pending_approve",
-    ),
-    path(
-        "access/terminals/waiting/<int:pending_id>/forget/",
-        views.pending_forget,
-        name="device_pending_forget",
-    ),
+    path("access/terminals/claim/", views.pending_claim, name="device_pending_claim"),
+    path("access/terminals/claim/forget/", views.pending_forget, name="device_pending_forget"),
 ]

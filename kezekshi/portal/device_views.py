@@ -1,6 +1,9 @@
 """The school admin's terminal pages: health and sync status of each terminal, what a
-terminal still waits for, terminals waiting for approval, and the buttons (full resync,
-open the door, restart).
+terminal still waits for, claiming a terminal that called in by its serial number, and
+the buttons (full resync, open the door, restart).
+
+Terminals waiting for approval belong to no school and are listed to nobody: an admin
+types the serial number read off the terminal (exact match) to approve or forget it.
 
 Pages parse a form, call ``kezekshi.devices.setup`` and render; a refusal of the service
 is shown on the form with the status it carries. A terminal's detail lists commands
@@ -59,7 +62,16 @@ class LinkForm(forms.Form):
                 del self.fields[name]
 
 
+class ClaimForm(forms.Form):
+    serial_number = forms.CharField(
+        label=gettext_lazy("Serial number"),
+        max_length=100,
+        help_text=gettext_lazy("As the terminal's label or its menu shows it."),
+    )
+
+
 class ApproveForm(LinkForm):
+    serial_number = forms.CharField(max_length=100, widget=forms.HiddenInput)
     name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
     kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=Device.Kind.choices)
     door = forms.ModelChoiceField(label=gettext_lazy("Door"), queryset=Door.objects.none())
@@ -99,14 +111,14 @@ def _device(request: HttpRequest, device_id: int) -> Device:
 @MANAGE
 @require_GET
 def terminals(request: HttpRequest) -> HttpResponse:
-    """Every device of the school with its health and sync status, and the terminals
-    waiting for approval (they belong to no school yet)."""
+    """Every device of the school with its health and sync status, and the form that
+    claims a terminal waiting for approval by its serial number."""
     return _page(
         request,
         "terminals.html",
         {
             "rows": health.terminal_status(_school(request).pk),
-            "pending": PendingTerminal.objects.order_by("-last_seen_at", "pk"),
+            "claim": ClaimForm(),
             "silent_minutes": health.silent_after().total_seconds() // 60,
         },
     )
@@ -220,24 +232,60 @@ def terminal_reboot(request: HttpRequest, device_id: int) -> HttpResponse:
     return _button(request, device_id, setup.reboot, _("The terminal restarts at its next poll."))
 
 
+def _claim_page(request: HttpRequest, form: ClaimForm, *, status: int) -> HttpResponse:
+    return _page(request, "claim.html", {"form": form}, status=status)
+
+
+def _approve_page(
+    request: HttpRequest, pending: PendingTerminal, form: ApproveForm, *, status: int = 200
+) -> HttpResponse:
+    return _page(request, "approve.html", {"form": form, "pending": pending}, status=status)
+
+
 @MANAGE
 @require_http_methods(["GET", "POST"])
-def pending_approve(request: HttpRequest, pending_id: int) -> HttpResponse:
-    """Bind a waiting terminal to this school: a device on a door, with its link."""
+def pending_claim(request: HttpRequest) -> HttpResponse:
+    """Claim a terminal waiting for approval: the admin types its serial number (exact
+    match); the terminal's details and the approval form follow. A posted approval binds
+    it to this school (a device on a door, with its link)."""
     school = _school(request)
-    pending = get_object_or_404(PendingTerminal, pk=pending_id)
-    hikvision = pending.protocol == Protocol.HIKVISION
+    if request.method != "POST":
+        return _claim_page(request, ClaimForm(), status=200)
+    if "name" not in request.POST:  # the serial number typed
+        claim = ClaimForm(request.POST)
+        pending, status = submitted(
+            claim,
+            lambda data: setup.waiting_terminal(serial_number=data["serial_number"]),
+            posted=True,
+            field="serial_number",
+        )
+        if pending is None:
+            return _claim_page(request, claim, status=status)
+        form = ApproveForm(
+            initial={
+                "serial_number": pending.serial_number,
+                "name": pending.serial_number,
+                "decision_mode": DecisionMode.DEVICE,
+            },
+            school=school,
+            hikvision=pending.protocol == Protocol.HIKVISION,
+        )
+        return _approve_page(request, pending, form)
+    try:
+        pending = setup.waiting_terminal(serial_number=request.POST.get("serial_number", ""))
+    except ServiceError as exc:
+        claim = ClaimForm(request.POST)
+        claim.is_valid()
+        claim.add_error("serial_number", str(exc.message))
+        return _claim_page(request, claim, status=exc.status)
     form = ApproveForm(
-        request.POST or None,
-        initial={"name": pending.serial_number, "decision_mode": DecisionMode.DEVICE},
-        school=school,
-        hikvision=hikvision,
+        request.POST, school=school, hikvision=pending.protocol == Protocol.HIKVISION
     )
     device, status = submitted(
         form,
         lambda data: setup.approve_terminal(
             school=school,
-            pending=pending,
+            serial_number=data["serial_number"],
             name=data["name"],
             kind=data["kind"],
             door=data["door"],
@@ -248,7 +296,7 @@ def pending_approve(request: HttpRequest, pending_id: int) -> HttpResponse:
             username=data.get("username", ""),
             password=data.get("password", ""),
         ),
-        posted=request.method == "POST",
+        posted=True,
     )
     if device is not None:
         messages.success(
@@ -257,15 +305,21 @@ def pending_approve(request: HttpRequest, pending_id: int) -> HttpResponse:
             % {"serial": device.serial_number, "name": device.name},
         )
         return redirect("portal:device_terminal", device_id=device.pk)
-    return _page(request, "approve.html", {"form": form, "pending": pending}, status=status)
+    return _approve_page(request, pending, form, status=status)
 
 
 @MANAGE
 @require_POST
-def pending_forget(request: HttpRequest, pending_id: int) -> HttpResponse:
-    pending = get_object_or_404(PendingTerminal, pk=pending_id)
-    setup.forget_terminal(pending=pending)
-    messages.success(
-        request, _("Terminal %(serial)s is forgotten.") % {"serial": pending.serial_number}
+def pending_forget(request: HttpRequest) -> HttpResponse:
+    """Forget a terminal waiting for approval, named by its exact serial number."""
+    claim = ClaimForm(request.POST)
+    forgotten, status = submitted(
+        claim,
+        lambda data: setup.forget_terminal(serial_number=data["serial_number"]),
+        posted=True,
+        field="serial_number",
     )
+    if forgotten is None:
+        return _claim_page(request, claim, status=status)
+    messages.success(request, _("Terminal %(serial)s is forgotten.") % {"serial": forgotten})
     return redirect("portal:device_terminals")

@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from kezekshi.access import services
-from kezekshi.access.models import AccessGroup, Device, Door
+from kezekshi.access.models import AccessGroup, Device, Door, Zone
 from kezekshi.access.tests.conftest import building, groups, main_door  # noqa: F401
 from kezekshi.accounts.roles import Role
 from kezekshi.conftest import make_school, verified_client
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _empty_cache() -> None:
     cache.clear()
+    sync.forget_checks()
 
 
 @pytest.fixture
@@ -42,8 +43,13 @@ def zk(school: Any, main_door: Door) -> Device:  # noqa: F811
     return device
 
 
-def approve_form(door: Door, **fields: Any) -> dict[str, Any]:
+CLAIM = "/access/terminals/claim/"
+FORGET = "/access/terminals/claim/forget/"
+
+
+def approve_form(door: Door, serial: str, **fields: Any) -> dict[str, Any]:
     return {
+        "serial_number": serial,
         "name": "Кіреберіс 1",
         "kind": "turnstile",
         "door": door.pk,
@@ -66,12 +72,13 @@ def test_a_terminal_that_called_in_is_approved_and_gets_its_people(
     # given a ZKTeco terminal (attendance dialect) calling in with an unknown serial
     first = terminal.get("/iclock/cdata?SN=AJYS220160123&options=all&pushver=2.4.1")
     assert first.status_code == 403
-    pending = PendingTerminal.objects.get(serial_number="AJYS220160123")
-    # the admin sees it waiting
-    page = admin.get("/access/terminals/").content.decode()
-    assert "AJYS220160123" in page
+    assert PendingTerminal.objects.filter(serial_number="AJYS220160123").exists()
+    # the admin types the serial number read off the terminal and sees its details
+    found = admin.post(CLAIM, {"serial_number": " AJYS220160123 "})
+    assert found.status_code == 200
+    assert "AJYS220160123" in found.content.decode() and 'name="door"' in found.content.decode()
     # when the admin approves it onto the main door
-    response = admin.post(f"/access/terminals/waiting/{pending.pk}/", approve_form(main_door))
+    response = admin.post(CLAIM, approve_form(main_door, "AJYS220160123"))
     assert response.status_code == 302
     device = Device.objects.get(serial_number="AJYS220160123")
     assert (device.school_id, device.door_id, device.link.protocol) == (
@@ -98,8 +105,8 @@ def test_a_serial_already_bound_cannot_be_approved_twice(
     zk: Device,
     main_door: Door,  # noqa: F811
 ) -> None:
-    pending = PendingTerminal.objects.create(serial_number="ZK0009", protocol=Protocol.ZKTECO_ACC)
-    response = admin.post(f"/access/terminals/waiting/{pending.pk}/", approve_form(main_door))
+    PendingTerminal.objects.create(serial_number="ZK0009", protocol=Protocol.ZKTECO_ACC)
+    response = admin.post(CLAIM, approve_form(main_door, "ZK0009"))
     assert response.status_code == 409
     assert "already registered" in response.content.decode()
     assert Device.objects.filter(serial_number="ZK0009").count() == 1
@@ -109,16 +116,19 @@ def test_a_hikvision_terminal_is_approved_with_its_address_and_account(
     admin: Client,
     main_door: Door,  # noqa: F811
 ) -> None:
-    pending = PendingTerminal.objects.create(
-        serial_number="DS-K1T671M20230101", protocol=Protocol.HIKVISION, remote_addr="10.0.0.7"
+    serial = "DS-K1T671M20230101"
+    PendingTerminal.objects.create(
+        serial_number=serial, protocol=Protocol.HIKVISION, remote_addr="10.0.0.7"
     )
-    bad = approve_form(main_door, address="ftp://10.0.0.7", username="admin", password="x")
-    assert admin.post(f"/access/terminals/waiting/{pending.pk}/", bad).status_code == 422
+    # an address that is no terminal on a network: the server does not call it
+    for address in ("ftp://10.0.0.7", "http://169.254.169.254", "http://127.0.0.1:5432"):
+        bad = approve_form(main_door, serial, address=address, username="admin", password="x")
+        assert admin.post(CLAIM, bad).status_code == 422, address
     good = approve_form(
-        main_door, kind="face_terminal", address="http://10.0.0.7:80", username="admin",
+        main_door, serial, kind="face_terminal", address="http://10.0.0.7:80", username="admin",
         password="Secret-123",
     )  # fmt: skip
-    assert admin.post(f"/access/terminals/waiting/{pending.pk}/", good).status_code == 302
+    assert admin.post(CLAIM, good).status_code == 302
     link = Link.objects.get(device__serial_number="DS-K1T671M20230101")
     assert (link.protocol, link.address, link.username, link.password) == (
         Protocol.HIKVISION,
@@ -143,12 +153,51 @@ def test_a_hikvision_terminal_is_approved_with_its_address_and_account(
     )
 
 
-def test_a_waiting_terminal_is_forgotten(admin: Client) -> None:
-    pending = PendingTerminal.objects.create(serial_number="X1", protocol=Protocol.ZKTECO_ACC)
-    response = admin.post(f"/access/terminals/waiting/{pending.pk}/forget/")
+def test_a_waiting_terminal_is_forgotten_by_its_serial_number(admin: Client) -> None:
+    PendingTerminal.objects.create(serial_number="X1", protocol=Protocol.ZKTECO_ACC)
+    assert admin.post(FORGET, {"serial_number": "x1"}).status_code == 404  # exact match
+    assert PendingTerminal.objects.exists()
+    response = admin.post(FORGET, {"serial_number": "X1"})
     assert response.status_code == 302
     assert not PendingTerminal.objects.exists()
-    assert admin.post(f"/access/terminals/waiting/{pending.pk}/forget/").status_code == 404
+    assert admin.post(FORGET, {"serial_number": "X1"}).status_code == 404
+
+
+def test_waiting_terminals_are_listed_to_nobody_and_claimed_by_the_exact_serial(
+    admin: Client,
+    school: Any,
+    main_door: Door,  # noqa: F811
+    make_user: Any,
+) -> None:
+    # given a terminal waiting, and an admin of another school
+    PendingTerminal.objects.create(
+        serial_number="AJYS220160123", protocol=Protocol.ZKTECO_ATT, remote_addr="10.1.2.3"
+    )
+    elsewhere = make_school(prefix=3004)
+    stranger = verified_client(make_user(Role.SCHOOL_ADMIN, elsewhere))
+    stranger.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    # nobody sees it listed
+    for client in (admin, stranger):
+        page = client.get("/access/terminals/").content.decode()
+        assert "AJYS220160123" not in page and "10.1.2.3" not in page
+    # a wrong serial number is a clear error on the form
+    for typed in ("AJYS22016012", "ajys220160123", "AJYS220160123%", "%"):
+        wrong = admin.post(CLAIM, {"serial_number": typed})
+        assert wrong.status_code == 404, typed
+        assert "No terminal with this serial number is waiting" in wrong.content.decode()
+    wrong = admin.post(CLAIM, approve_form(main_door, "AJYS22016012"))
+    assert wrong.status_code == 404 and not Device.objects.exists()
+    # when this school claims it
+    assert admin.post(CLAIM, approve_form(main_door, "AJYS220160123")).status_code == 302
+    # then the other school can neither see it, nor claim it, nor forget it
+    assert "AJYS220160123" not in stranger.get("/access/terminals/").content.decode()
+    zone = Zone.objects.create(school=elsewhere, kind="building", name_kk="Ғимарат")
+    other_door = Door.objects.create(school=elsewhere, zone=zone, name_kk="Кіреберіс")
+    assert stranger.post(CLAIM, {"serial_number": "AJYS220160123"}).status_code == 404
+    assert stranger.post(CLAIM, approve_form(other_door, "AJYS220160123")).status_code == 404
+    assert stranger.post(FORGET, {"serial_number": "AJYS220160123"}).status_code == 404
+    device = Device.objects.get(serial_number="AJYS220160123")
+    assert device.school_id == school.pk
 
 
 def test_the_terminals_page_shows_sync_status_and_the_buttons_queue_commands(
