@@ -186,6 +186,10 @@ TASKS = {
 # --- Live updates (SSE): in-process fan-out by default; Redis pub/sub across processes.
 REDIS_URL = env_str("REDIS_URL", default="")
 
+# Whether a face or fingerprint may be used is read from the consent ledger; the edge
+# gateway, which holds no ledger, answers from its mirror (kezekshi/edge/settings.py).
+BIOMETRIC_CONSENT_SOURCE = "kezekshi.privacy.services.ledger_biometric_states"
+
 # --- Terminals (docs/zkteco.md, docs/device-sync.md).
 # ZKTeco firmwares differ in the upload acknowledgement they expect: "OK" or "OK: <n>".
 ZKTECO_ACK_COUNT = env_bool("ZKTECO_ACK_COUNT", default=False)

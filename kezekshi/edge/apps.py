@@ -9,10 +9,9 @@ class EdgeConfig(AppConfig):
     verbose_name = _("Edge gateway")
 
     def ready(self) -> None:
-        # Only the gateway's own process (kezekshi.edge.settings) answers biometric
-        # consent from its mirror; the server keeps asking the consent ledger.
+        # Only the gateway's own process (kezekshi.edge.settings) keeps terminals' rows
+        # cached until its mirror changes.
         if getattr(settings, "EDGE_GATEWAY", False):
             from kezekshi.edge import mirror
 
-            mirror.answer_biometric_consent_from_mirror()
             mirror.trust_the_mirror_for_devices()

@@ -556,18 +556,28 @@ def _forget_caches() -> None:
 # --- the gateway: biometric consent without the consent ledger -------------------------
 
 
-def mirrored_biometric_state(person: Person, kind: str) -> Any:
-    """The server's answer to "may this person's face (fingerprint) be used", as the
+def mirrored_biometric_states(persons: dict[int, bool], kind: str) -> dict[int, Any]:
+    """The server's answer to "may these persons' faces (fingerprints) be used", as the
     mirror carries it: the server sends a template reference only while the consent
-    holds and deletes it from the gateway when it no longer does."""
+    holds and deletes it from the gateway when it no longer does. The gateway's
+    ``BIOMETRIC_CONSENT_SOURCE``."""
     from kezekshi.privacy.services import BiometricState
 
-    if person.blocked_at is not None:
-        return BiometricState(False, "blocked")
-    held = Credential.objects.filter(
-        person_id=person.pk, kind=kind, status=Credential.Status.ACTIVE
-    ).exists()
-    return BiometricState(True, "consented") if held else BiometricState(False, "no_consent")
+    held = set(
+        Credential.objects.filter(
+            person_id__among=[pk for pk, blocked in persons.items() if not blocked],
+            kind=kind,
+            status=Credential.Status.ACTIVE,
+        ).values_list("person_id", flat=True)
+    )
+    return {
+        pk: BiometricState(False, "blocked")
+        if blocked
+        else BiometricState(True, "consented")
+        if pk in held
+        else BiometricState(False, "no_consent")
+        for pk, blocked in persons.items()
+    }
 
 
 # On the gateway a device row changes only when the mirror is applied, which forgets the
@@ -576,20 +586,6 @@ def mirrored_biometric_state(person: Person, kind: str) -> Any:
 # minutes keep "last seen" (reported to the server with the status) well inside the
 # silent-terminal alert's ten.
 GATEWAY_DEVICE_CACHE_SECONDS = 120.0
-
-
-def answer_biometric_consent_from_mirror() -> None:
-    """Make decisions and uploads on the gateway ask the mirror instead of the ledger.
-
-    ``access.decisions`` and ``access.ingest`` ask ``privacy.services.biometric_state``;
-    the ledger (consents, guardians, their accounts) is deliberately not mirrored, so on
-    the gateway that question is answered by ``mirrored_biometric_state``.
-    """
-    from kezekshi.access import ingest
-    from kezekshi.privacy import services as privacy
-
-    privacy.biometric_state = mirrored_biometric_state  # type: ignore[assignment]
-    ingest.biometric_state = mirrored_biometric_state  # type: ignore[assignment]
 
 
 def trust_the_mirror_for_devices() -> None:

@@ -37,6 +37,9 @@ from kezekshi.settings import *  # noqa: E402, F403
 from kezekshi.settings import INSTALLED_APPS  # noqa: E402
 
 EDGE_GATEWAY = True
+# The gateway holds no consent ledger: a face or fingerprint reference is in its mirror
+# only while the consent holds on the server.
+BIOMETRIC_CONSENT_SOURCE = "kezekshi.edge.mirror.mirrored_biometric_states"
 # Passes the server has stored are kept this many days, then deleted.
 EDGE_KEEP_DAYS = env_int("EDGE_KEEP_DAYS", default=7)
 # The most passes kept on the gateway; the oldest uploaded ones go first, never a pass the

@@ -6,15 +6,19 @@ computed from the ledger, never stored beside it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -391,8 +395,23 @@ def biometric_state(person: Person, kind: str) -> BiometricState:
 
 
 def biometric_states(persons: dict[int, bool], kind: str) -> dict[int, BiometricState]:
-    """``biometric_state`` for many persons at once (person id → blocked?), in two
-    queries: device sync asks it for a whole school."""
+    """``biometric_state`` for many persons at once (person id → blocked?): device sync
+    asks it for a whole school.
+
+    The answer comes from ``settings.BIOMETRIC_CONSENT_SOURCE``: the consent ledger
+    (``ledger_biometric_states``), or on the edge gateway, which holds no ledger, its
+    mirror (``kezekshi.edge.mirror.mirrored_biometric_states``).
+    """
+    return _consent_source(settings.BIOMETRIC_CONSENT_SOURCE)(persons, kind)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _consent_source(path: str) -> Any:
+    return import_string(path)
+
+
+def ledger_biometric_states(persons: dict[int, bool], kind: str) -> dict[int, BiometricState]:
+    """What the consent ledger says, in two queries."""
     candidates = [pk for pk, blocked in persons.items() if not blocked]
     representatives: dict[int, set[int]] = defaultdict(set)
     child_will: dict[int, str] = {}

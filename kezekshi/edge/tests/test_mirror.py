@@ -23,7 +23,6 @@ from kezekshi.access.tests.conftest import Terminal, almaty_at
 from kezekshi.core.models import Shift
 from kezekshi.edge import mirror
 from kezekshi.people.models import Person, Pupil, SchoolClass, StaffMember
-from kezekshi.privacy import services as privacy
 
 MONDAY_MORNING = almaty_at("2025-12-01", "07:52")
 
@@ -144,7 +143,7 @@ def test_a_face_passes_at_the_gateway_only_with_consent_held_on_the_server(
     groups: Any,
     plain_card: Credential,
     turnstile: Terminal,
-    monkeypatch: Any,
+    settings: Any,
 ) -> None:
     person = plain_card.person
     assert person is not None
@@ -158,7 +157,7 @@ def test_a_face_passes_at_the_gateway_only_with_consent_held_on_the_server(
     # Then the server does not send it
     assert data["tables"]["biometrics"] == []
     # and the gateway, asking its mirror instead of the ledger, refuses the face
-    monkeypatch.setattr(privacy, "biometric_state", mirror.mirrored_biometric_state)
+    settings.BIOMETRIC_CONSENT_SOURCE = "kezekshi.edge.mirror.mirrored_biometric_states"
     wipe(school.pk)
     with django_capture_on_commit_callbacks(execute=True):
         mirror.apply(data, school_id=school.pk)
