@@ -55,6 +55,7 @@ def run(args: argparse.Namespace, *, engine: str) -> int:
     with CaptureQueriesContext(connection) as queries:
         started = time.perf_counter()
         for _ in range(polls):
+            sync.forget_checks()  # measure the fingerprint query, not the 2 s throttle
             assert sync.reconcile_if_changed(school_id) == 0
         per_poll = (time.perf_counter() - started) / polls
     print(
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace, *, engine: str) -> int:
     person.save()
     before = Command.objects.count()
     started = time.perf_counter()
+    sync.forget_checks()
     queued = sync.reconcile_if_changed(school_id)
     changed = time.perf_counter() - started
     assert queued == devices and Command.objects.count() - before == devices
