@@ -196,6 +196,9 @@ ZKTECO_ACK_COUNT = env_bool("ZKTECO_ACK_COUNT", default=False)
 ZKTECO_MAX_BODY = env_int("ZKTECO_MAX_BODY", default=2 * 1024 * 1024)
 # A terminal not heard from for this long during school hours is reported to the admins.
 DEVICE_SILENT_MINUTES = env_int("DEVICE_SILENT_MINUTES", default=10)
+# Kezekshi never calls a terminal address on this machine (a Hikvision address is set by
+# a school admin); only for trying the simulator on a developer's machine.
+ISAPI_ALLOW_LOOPBACK = env_bool("ISAPI_ALLOW_LOOPBACK", default=False)
 
 # --- SMS: the development outbox records messages; set SMS_BACKEND=http for a gateway.
 SMS_BACKEND = env_str("SMS_BACKEND", default="outbox")

@@ -192,3 +192,17 @@ def reboot(*, device: Device) -> Command:
     """Restart the terminal at its next poll."""
     _terminal_link(device)
     return queue.enqueue(device, Command.Kind.REBOOT, {})
+
+
+@transaction.atomic
+def reset_pairing(*, device: Device) -> Link:
+    """Let a replaced or factory-reset ZKTeco terminal pair again: the next handshake
+    from its serial number gets a new registry code and session (docs/zkteco.md)."""
+    link = _terminal_link(device)
+    if link.protocol not in (Protocol.ZKTECO_ACC, Protocol.ZKTECO_ATT):
+        raise ServiceError(
+            "not_zkteco", _("Only ZKTeco terminals pair with a registry code."), status=409
+        )
+    link.registry_code = link.session_id = ""
+    link.save(update_fields=["registry_code", "session_id"])
+    return link

@@ -18,6 +18,11 @@ urlpatterns = [
         views.terminal_reboot,
         name="device_terminal_reboot",
     ),
+    path(
+        "access/terminals/<int:device_id>/pair-again/",
+        views.terminal_pair_again,
+        name="device_terminal_pair_again",
+    ),
     path("access/terminals/claim/", views.pending_claim, name="device_pending_claim"),
     path("access/terminals/claim/forget/", views.pending_forget, name="device_pending_forget"),
 ]

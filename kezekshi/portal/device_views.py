@@ -232,6 +232,17 @@ def terminal_reboot(request: HttpRequest, device_id: int) -> HttpResponse:
     return _button(request, device_id, setup.reboot, _("The terminal restarts at its next poll."))
 
 
+@MANAGE
+@require_POST
+def terminal_pair_again(request: HttpRequest, device_id: int) -> HttpResponse:
+    return _button(
+        request,
+        device_id,
+        setup.reset_pairing,
+        _("The terminal pairs again at its next handshake."),
+    )
+
+
 def _claim_page(request: HttpRequest, form: ClaimForm, *, status: int) -> HttpResponse:
     return _page(request, "claim.html", {"form": form}, status=status)
 

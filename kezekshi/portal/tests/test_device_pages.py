@@ -223,6 +223,11 @@ def test_the_terminals_page_shows_sync_status_and_the_buttons_queue_commands(
     assert admin.post(f"/access/terminals/{zk.pk}/reboot/").status_code == 302
     assert Command.objects.filter(device=zk, kind="door.open", data__seconds=5).exists()
     assert Command.objects.filter(device=zk, kind="device.reboot").exists()
+    # a replaced access-dialect terminal pairs again
+    Link.objects.filter(device=zk).update(registry_code="R1", session_id="S1")
+    assert admin.post(f"/access/terminals/{zk.pk}/pair-again/").status_code == 302
+    link = Link.objects.get(device=zk)
+    assert (link.registry_code, link.session_id) == ("", "")
 
 
 def test_a_face_removal_waiting_for_the_device_is_shown(
