@@ -27,6 +27,17 @@ from kezekshi.devices.models import Link
 
 
 @pytest.fixture(autouse=True)
+def _english(settings: Any) -> Iterator[None]:
+    """Terminals send no Accept-Language, so refusals come in the default language
+    (Kazakh); these tests read the English texts."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _fresh_zkteco_caches() -> Iterator[None]:
     """``last_seen_at`` is written at most every few seconds per device id; a rolled-back
     test hands the same ids out again."""
