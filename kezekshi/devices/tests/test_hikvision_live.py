@@ -27,7 +27,7 @@ def _simulator_on_this_machine(settings: Any) -> None:
     settings.ISAPI_ALLOW_LOOPBACK = True
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_simulator_pushes_to_a_running_server_a_reboot_stores_nothing_twice(
     live_server: Any, school: Any, main_door: Any, pupil: Any, tmp_path: Any
 ) -> None:

@@ -33,7 +33,7 @@ from kezekshi.people.models import Person, Pupil
 ROOT = Path(__file__).resolve().parents[3]
 MONDAY = "2025-12-01T07:52:03+05:00"
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ from kezekshi.access.tests.conftest import Terminal
 from kezekshi.devices.simulator.native import NativeTerminal, run
 from kezekshi.people.models import Person, Pupil
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def test_a_native_terminal_reports_and_resends_after_a_reboot(

@@ -95,13 +95,13 @@ class Command(BaseCommand):
 
 
 def serve(host: str, port: int, *, threads: int) -> None:
-    """uvicorn with Django's WSGI handler on a fixed pool of threads (as kezekshi.asgi)."""
-    import gc
+    """uvicorn with the server's entry point (kezekshi.asgi): Django's WSGI handler on a
+    fixed pool of threads."""
+    import os
 
     import uvicorn
-    from a2wsgi import WSGIMiddleware
-    from django.core.wsgi import get_wsgi_application
 
-    app = WSGIMiddleware(get_wsgi_application(), workers=threads)  # type: ignore[arg-type]
-    gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    os.environ["WEB_THREADS"] = str(threads)
+    from kezekshi.asgi import application
+
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
