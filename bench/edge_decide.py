@@ -116,6 +116,10 @@ def decide_requests(
     return lanes
 
 
+# The load generator sleeps until this long before a request is due, then watches the clock.
+SPIN = 0.002
+
+
 async def fixed_rate(
     port: int, lanes: list[list[bytes]], *, rate: float
 ) -> tuple[list[float], dict[int, int]]:
@@ -131,8 +135,10 @@ async def fixed_rate(
             for n, request in enumerate(requests):
                 due = start + offset * interval / len(lanes) + n * interval
                 delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                if delay > SPIN:
+                    await asyncio.sleep(delay - SPIN)
+                while time.perf_counter() < due:  # the last moment by the clock, not a
+                    pass  # timer that wakes up to a millisecond late (it would count as ours)
                 status, _body = await connection.send(request)
                 latencies.append(time.perf_counter() - due)
                 statuses[status] = statuses.get(status, 0) + 1
