@@ -183,7 +183,7 @@ def _resolve(
     person_ids = {event.person for _i, event in valid if event.person is not None}
     known_persons = (
         set(
-            Person.objects.filter(school_id=school_id, pk__in=person_ids).values_list(
+            Person.objects.filter(school_id=school_id, pk__among=person_ids).values_list(
                 "pk", flat=True
             )
         )

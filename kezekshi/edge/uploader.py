@@ -37,7 +37,7 @@ from kezekshi.edge.models import MirrorState, UploadedEvent
 logger = logging.getLogger(__name__)
 
 VERSION = "kezekshi-edge/1"
-BATCHES_PER_REQUEST = 4  # 4 × 1,000 passes ≈ 1 MB, under the server's 2.5 MB body limit
+BATCHES_PER_REQUEST = 2  # 2 × 1,000 passes ≈ 0.5 MB, well under the server's body limit
 # Errors after which resending the same events can succeed; any other error code is final.
 RETRY_CODES = {"batch_too_large"}
 
@@ -315,7 +315,7 @@ class GatewayLoop:
         *,
         sync_every: float = 30.0,
         max_backoff: float = 60.0,
-        connections: int = 2,
+        connections: int = 4,
     ) -> None:
         self.server = server
         # Uploads go on several connections at once (the server's workers ingest in parallel).

@@ -41,7 +41,7 @@ class Command(BaseCommand):
             "--max-backoff", type=float, default=60.0, help="Longest wait between tries, s."
         )
         parser.add_argument(
-            "--upload-connections", type=int, default=2, help="Uploads sent at once."
+            "--upload-connections", type=int, default=4, help="Uploads sent at once."
         )
         parser.add_argument("--threads", type=int, default=8, help="Request threads.")
 
