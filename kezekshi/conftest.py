@@ -16,6 +16,26 @@ from kezekshi.core.models import Region, School, SmsMessage
 from kezekshi.people import services as people_services
 from kezekshi.people.models import SchoolClass
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every transactional test (``transaction=True``, ``live_server``) restores the rows
+    the data migrations wrote, by serialized rollback. A flush without it re-creates the
+    content types in another order, and the next test that restores the serialized rows
+    then fails on their unique key: mixed in one worker, the two kinds break each other."""
+    for item in items:
+        names = getattr(item, "fixturenames", None)
+        if names is None:
+            continue
+        marker = item.get_closest_marker("django_db")
+        transactional = (
+            "live_server" in names
+            or "transactional_db" in names
+            or (marker is not None and marker.kwargs.get("transaction", False))
+        )
+        if transactional and "django_db_serialized_rollback" not in names:
+            names.append("django_db_serialized_rollback")
+
+
 PASSWORD = "correct horse battery staple"  # noqa: S105
 
 
