@@ -54,6 +54,11 @@ bench: install
 	DEBUG=0 $(PY) bench/access_decide.py
 	DEBUG=0 $(PY) bench/access_events.py
 	DEBUG=0 $(PY) bench/morning_rush.py
+	DEBUG=0 $(PY) bench/zkteco_ingest.py
+	DEBUG=0 $(PY) bench/hikvision_push.py
+	DEBUG=0 $(PY) bench/device_sync.py
+	DEBUG=0 $(PY) bench/edge_decide.py
+	DEBUG=0 $(PY) bench/outage_drill.py
 
 clean:
 	rm -rf $(VENV) var

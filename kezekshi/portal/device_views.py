@@ -20,7 +20,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kezekshi.access.models import Device, Direction, Door
@@ -72,7 +72,7 @@ class ClaimForm(forms.Form):
 
 class ApproveForm(LinkForm):
     serial_number = forms.CharField(max_length=100, widget=forms.HiddenInput)
-    name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
+    name = forms.CharField(label=pgettext_lazy("of a terminal", "Name"), max_length=200)
     kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=Device.Kind.choices)
     door = forms.ModelChoiceField(label=gettext_lazy("Door"), queryset=Door.objects.none())
     lane = forms.IntegerField(label=gettext_lazy("Lane"), min_value=1, max_value=32, initial=1)
