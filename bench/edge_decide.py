@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from access_setup import (
@@ -38,6 +36,8 @@ from access_setup import (
     run_on_throwaway_database,
     seed_school,
     signed_request,
+    stop_process,
+    wait_until_healthy,
 )
 from benchdb import ROOT
 
@@ -67,25 +67,10 @@ class Gateway:
              "--sync-every", "5", "--max-backoff", str(max_backoff)],
             cwd=ROOT, env=env, start_new_session=True,
         )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"run_edge exited with {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("run_edge did not answer /healthz within 120 s")
+        wait_until_healthy(self.process, self.port, what="run_edge", seconds=120)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process(self.process)
 
 
 def register_gateway() -> Lane:

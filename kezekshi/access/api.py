@@ -73,11 +73,10 @@ def decide(request: HttpRequest, payload: DecideIn) -> dict[str, Any]:
     event_id = None
     if payload.record_no or not decision.allowed:
         record_no = payload.record_no or f"decide:{timezone.now().timestamp():.6f}"
-        stored = services.record_passes(
-            device=device, reports=[services.report_of(decision, record_no)], clock_skew=skew
-        )[0]
+        stored = services.record_decision(
+            device=device, decision=decision, record_no=record_no, clock_skew=skew
+        )
         event_id = stored.event_id
-        decision.allowed, decision.reason = stored.allowed, stored.reason
     person = decision.person
     photo = (
         reverse("portal:person_photo", args=[person.pk])

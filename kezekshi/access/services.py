@@ -436,6 +436,22 @@ def report_of(decision: decisions.Decision, record_no: str) -> PassReport:
     )
 
 
+def record_decision(
+    *,
+    device: Device,
+    decision: decisions.Decision,
+    record_no: str,
+    clock_skew: dt.timedelta = dt.timedelta(0),
+) -> Stored:
+    """Store a pass the server decided (once per device and ``record_no``) and bring the
+    decision in line with what is stored: a replay answers as the first time did."""
+    stored = record_passes(
+        device=device, reports=[report_of(decision, record_no)], clock_skew=clock_skew
+    )[0]
+    decision.allowed, decision.reason = stored.allowed, stored.reason
+    return stored
+
+
 def record_passes(
     *, device: Device, reports: Sequence[PassReport], clock_skew: dt.timedelta = dt.timedelta(0)
 ) -> list[Stored]:

@@ -37,9 +37,9 @@ from kezekshi.accounts.models import User
 from kezekshi.accounts.permissions import has_perm
 from kezekshi.accounts.roles import Perm
 from kezekshi.core.errors import ServiceError
-from kezekshi.core.models import School
 from kezekshi.people.models import Pupil, SchoolClass
 from kezekshi.portal.inputs import FIRST_DAY, LAST_DAY, parse_day, parse_id, submitted
+from kezekshi.portal.pages import school_of
 from kezekshi.privacy import audit
 from kezekshi.privacy.blocking import sees_blocked
 
@@ -61,10 +61,6 @@ def _user(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)
     return user
-
-
-def _school(request: HttpRequest) -> School:
-    return request.school  # type: ignore[attr-defined,no-any-return]
 
 
 def _today() -> dt.date:
@@ -102,7 +98,7 @@ def _chosen_class(
 
     A class the user may not open is a 404, the same as a class that does not exist.
     """
-    classes = attendance.classes_for(_user(request), _school(request), perm)
+    classes = attendance.classes_for(_user(request), school_of(request), perm)
     raw = request.GET.get("class", "")
     if not raw:
         return classes, classes.first()
@@ -172,7 +168,7 @@ def _cell_of(day: Day) -> dict[str, Any]:
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Today's present, late, absent, excused and expected pupils by class (counts only)."""
-    school = _school(request)
+    school = school_of(request)
     classes = attendance.classes_for(_user(request), school, Perm.ATTENDANCE_VIEW)
     # Counts only: blocked pupils are counted for every role (never named here).
     report = attendance.school_now(school=school, classes=classes)
@@ -205,7 +201,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @staff_view(Perm.ATTENDANCE_VIEW)
 @require_GET
 def class_day(request: HttpRequest) -> HttpResponse:
-    school = _school(request)
+    school = school_of(request)
     classes, chosen = _chosen_class(request, Perm.ATTENDANCE_VIEW)
     day = _date(request.GET.get("date"))
     report = None
@@ -268,7 +264,7 @@ def class_day(request: HttpRequest) -> HttpResponse:
 @staff_view(Perm.ATTENDANCE_VIEW)
 @require_GET
 def class_month(request: HttpRequest) -> HttpResponse:
-    school = _school(request)
+    school = school_of(request)
     classes, chosen = _chosen_class(request, Perm.ATTENDANCE_VIEW)
     year, month = _month(request.GET.get("month"))
     report = None
@@ -350,7 +346,7 @@ def class_month(request: HttpRequest) -> HttpResponse:
 @staff_view(Perm.SCHOOL_MANAGE)
 @require_GET
 def staff_sheet(request: HttpRequest) -> HttpResponse:
-    school = _school(request)
+    school = school_of(request)
     year, month = _month(request.GET.get("month"))
     sheet = attendance.staff_month(
         school=school, year=year, month=month, include_blocked=sees_blocked(_user(request), school)
@@ -439,7 +435,7 @@ def _pupil_choices(request: HttpRequest, chosen: SchoolClass | None) -> QuerySet
     if chosen is None:
         return Pupil.objects.none()
     pupils = Pupil.objects.filter(school_class=chosen, is_active=True).select_related("person")
-    if not sees_blocked(_user(request), _school(request)):
+    if not sees_blocked(_user(request), school_of(request)):
         pupils = pupils.filter(person__blocked_at__isnull=True)
     return pupils.order_by("person__last_name", "person__first_name")
 
@@ -524,7 +520,7 @@ def excuse(request: HttpRequest) -> HttpResponse:
         request,
         "portal/attendance/excuse.html",
         {
-            "school": _school(request),
+            "school": school_of(request),
             "classes": classes,
             "chosen": chosen,
             "form": form,
@@ -538,7 +534,7 @@ def excuse(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def permits(request: HttpRequest) -> HttpResponse:
     """Today's exit permits of the user's classes, and the form to give one."""
-    school = _school(request)
+    school = school_of(request)
     classes, chosen = _chosen_class(request, Perm.ATTENDANCE_EXCUSE)
     pupils = _pupil_choices(request, chosen)
     today = _today()
@@ -585,7 +581,7 @@ def permits(request: HttpRequest) -> HttpResponse:
 @staff_view(Perm.ATTENDANCE_EXCUSE)
 @require_POST
 def cancel_permit(request: HttpRequest, permit_id: int) -> HttpResponse:
-    school = _school(request)
+    school = school_of(request)
     classes = attendance.classes_for(_user(request), school, Perm.ATTENDANCE_EXCUSE)
     permit = get_object_or_404(
         ExitPermit, pk=permit_id, school=school, pupil__school_class__in=classes

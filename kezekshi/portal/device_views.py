@@ -15,10 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -32,6 +31,7 @@ from kezekshi.devices import health, setup
 from kezekshi.devices.hikvision import push_path
 from kezekshi.devices.models import Command, DecisionMode, PendingTerminal, Protocol
 from kezekshi.portal.inputs import submitted
+from kezekshi.portal.pages import school_of, school_page
 from kezekshi.privacy import audit
 
 MANAGE = staff_view(Perm.ACCESS_MANAGE)
@@ -89,23 +89,14 @@ class ApproveForm(LinkForm):
         self.order_fields(self.field_order)
 
 
-def _school(request: HttpRequest) -> School:
-    return request.school  # type: ignore[attr-defined, no-any-return]
-
-
 def _page(
     request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200
 ) -> HttpResponse:
-    return render(
-        request,
-        f"portal/devices/{template}",
-        {"school": _school(request), "time_zone": settings.SCHOOL_TIME_ZONE, **context},
-        status=status,
-    )
+    return school_page(request, f"portal/devices/{template}", context, status=status)
 
 
 def _device(request: HttpRequest, device_id: int) -> Device:
-    return get_object_or_404(Device, pk=device_id, school=_school(request))
+    return get_object_or_404(Device, pk=device_id, school=school_of(request))
 
 
 @MANAGE
@@ -117,7 +108,7 @@ def terminals(request: HttpRequest) -> HttpResponse:
         request,
         "terminals.html",
         {
-            "rows": health.terminal_status(_school(request).pk),
+            "rows": health.terminal_status(school_of(request).pk),
             "claim": ClaimForm(),
             "silent_minutes": health.silent_after().total_seconds() // 60,
         },
@@ -259,7 +250,7 @@ def pending_claim(request: HttpRequest) -> HttpResponse:
     """Claim a terminal waiting for approval: the admin types its serial number (exact
     match); the terminal's details and the approval form follow. A posted approval binds
     it to this school (a device on a door, with its link)."""
-    school = _school(request)
+    school = school_of(request)
     if request.method != "POST":
         return _claim_page(request, ClaimForm(), status=200)
     if "name" not in request.POST:  # the serial number typed

@@ -25,9 +25,9 @@ from kezekshi.access.decisions import settings_for
 from kezekshi.access.models import AccessGroup, Credential, Device, Door, Zone
 from kezekshi.accounts.decorators import staff_view
 from kezekshi.accounts.roles import Perm
-from kezekshi.core.models import School
 from kezekshi.people.models import Person, Pupil
 from kezekshi.portal.inputs import submitted
+from kezekshi.portal.pages import school_of, school_page
 from kezekshi.portal.setup_forms import (
     WEEKDAYS,
     BlockForm,
@@ -48,19 +48,10 @@ from kezekshi.privacy.blocking import sees_blocked
 MANAGE = staff_view(Perm.ACCESS_MANAGE)
 
 
-def _school(request: HttpRequest) -> School:
-    return request.school  # type: ignore[attr-defined, no-any-return]
-
-
 def _page(
     request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200
 ) -> HttpResponse:
-    return render(
-        request,
-        f"portal/setup/{template}",
-        {"school": _school(request), "time_zone": settings.SCHOOL_TIME_ZONE, **context},
-        status=status,
-    )
+    return school_page(request, f"portal/setup/{template}", context, status=status)
 
 
 def _week(group: AccessGroup) -> list[tuple[str, str]]:
@@ -73,7 +64,7 @@ def _week(group: AccessGroup) -> list[tuple[str, str]]:
 @MANAGE
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
-    school = _school(request)
+    school = school_of(request)
     groups = (
         AccessGroup.objects.filter(school=school)
         .prefetch_related("doors", "windows")
@@ -96,7 +87,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 def _zone_page(request: HttpRequest, zone: Zone | None) -> HttpResponse:
-    school = _school(request)
+    school = school_of(request)
     initial = {}
     if zone is not None:
         initial = {
@@ -127,11 +118,11 @@ def zone_new(request: HttpRequest) -> HttpResponse:
 @MANAGE
 @require_http_methods(["GET", "POST"])
 def zone_edit(request: HttpRequest, zone_id: int) -> HttpResponse:
-    return _zone_page(request, get_object_or_404(Zone, pk=zone_id, school=_school(request)))
+    return _zone_page(request, get_object_or_404(Zone, pk=zone_id, school=school_of(request)))
 
 
 def _door_page(request: HttpRequest, door: Door | None) -> HttpResponse:
-    school = _school(request)
+    school = school_of(request)
     initial: dict[str, Any] = {}
     if door is not None:
         initial = {
@@ -163,7 +154,7 @@ def door_new(request: HttpRequest) -> HttpResponse:
 @MANAGE
 @require_http_methods(["GET", "POST"])
 def door_edit(request: HttpRequest, door_id: int) -> HttpResponse:
-    return _door_page(request, get_object_or_404(Door, pk=door_id, school=_school(request)))
+    return _door_page(request, get_object_or_404(Door, pk=door_id, school=school_of(request)))
 
 
 # --- devices --------------------------------------------------------------------------
@@ -172,7 +163,7 @@ def door_edit(request: HttpRequest, door_id: int) -> HttpResponse:
 @MANAGE
 @require_GET
 def devices(request: HttpRequest) -> HttpResponse:
-    rows = Device.objects.filter(school=_school(request)).select_related("door").order_by("name")
+    rows = Device.objects.filter(school=school_of(request)).select_related("door").order_by("name")
     return _page(request, "devices.html", {"devices": rows})
 
 
@@ -195,7 +186,7 @@ def _secret_page(request: HttpRequest, device: Device, secret: str, *, fresh: bo
 @never_cache
 @require_http_methods(["GET", "POST"])
 def device_new(request: HttpRequest) -> HttpResponse:
-    school = _school(request)
+    school = school_of(request)
     form = DeviceForm(request.POST or None, school=school)
     added, status = submitted(
         form,
@@ -211,7 +202,7 @@ def device_new(request: HttpRequest) -> HttpResponse:
 @MANAGE
 @require_http_methods(["GET", "POST"])
 def device_edit(request: HttpRequest, device_id: int) -> HttpResponse:
-    school = _school(request)
+    school = school_of(request)
     device = get_object_or_404(Device, pk=device_id, school=school)
     initial = {
         "name": device.name,
@@ -236,7 +227,7 @@ def device_edit(request: HttpRequest, device_id: int) -> HttpResponse:
 @MANAGE
 @require_POST
 def device_rotate(request: HttpRequest, device_id: int) -> HttpResponse:
-    device = get_object_or_404(Device, pk=device_id, school=_school(request))
+    device = get_object_or_404(Device, pk=device_id, school=school_of(request))
     secret = setup.rotate_secret(device=device)
     return _secret_page(request, device, secret, fresh=False)
 
@@ -244,7 +235,7 @@ def device_rotate(request: HttpRequest, device_id: int) -> HttpResponse:
 @MANAGE
 @require_POST
 def device_active(request: HttpRequest, device_id: int) -> HttpResponse:
-    device = get_object_or_404(Device, pk=device_id, school=_school(request))
+    device = get_object_or_404(Device, pk=device_id, school=school_of(request))
     active = request.POST.get("active") == "1"
     setup.set_device_active(device=device, active=active)
     if active:
@@ -264,7 +255,7 @@ def _group_page(
     week: WeekForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    school = _school(request)
+    school = school_of(request)
     initial: dict[str, Any] = {}
     if group is not None:
         initial = {
@@ -317,7 +308,7 @@ def group_new(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def group_edit(request: HttpRequest, group_id: int) -> HttpResponse:
     group = get_object_or_404(
-        AccessGroup.objects.prefetch_related("windows"), pk=group_id, school=_school(request)
+        AccessGroup.objects.prefetch_related("windows"), pk=group_id, school=school_of(request)
     )
     return _group_page(request, group)
 
@@ -325,7 +316,7 @@ def group_edit(request: HttpRequest, group_id: int) -> HttpResponse:
 @MANAGE
 @require_POST
 def group_week(request: HttpRequest, group_id: int) -> HttpResponse:
-    school = _school(request)
+    school = school_of(request)
     group = get_object_or_404(AccessGroup, pk=group_id, school=school)
     week = WeekForm(request.POST)
     saved, status = submitted(
@@ -343,7 +334,7 @@ def group_week(request: HttpRequest, group_id: int) -> HttpResponse:
 @MANAGE
 @require_http_methods(["GET", "POST"])
 def access_settings(request: HttpRequest) -> HttpResponse:
-    school = _school(request)
+    school = school_of(request)
     row = settings_for(school.pk)
     form = SettingsForm(request.POST or None, instance=row)
     saved, status = submitted(
@@ -364,7 +355,7 @@ CARDS = staff_view(Perm.ACCESS_CARDS)
 
 def _holder(request: HttpRequest, person_id: int) -> Person:
     """A pupil or staff member of the school; a blocked one only for the safety roles."""
-    school = _school(request)
+    school = school_of(request)
     person = get_object_or_404(
         Person.objects.select_related("pupil__school_class", "staff").filter(
             Q(pupil__isnull=False) | Q(staff__isnull=False)
@@ -394,7 +385,7 @@ def _credentials_page(
     failed: tuple[int, forms.Form] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    school = _school(request)
+    school = school_of(request)
     rows = (
         Credential.objects.filter(school=school, person=person)
         .select_related("replaced_by")
@@ -444,7 +435,7 @@ def person_credentials(request: HttpRequest, person_id: int) -> HttpResponse:
 @CARDS
 @require_GET
 def pupil_credentials(request: HttpRequest, pupil_id: int) -> HttpResponse:
-    pupil = get_object_or_404(Pupil, pk=pupil_id, school=_school(request))
+    pupil = get_object_or_404(Pupil, pk=pupil_id, school=school_of(request))
     return _credentials_page(request, _holder(request, pupil.person_id))
 
 
@@ -490,7 +481,7 @@ def set_pin(request: HttpRequest, person_id: int) -> HttpResponse:
 def _credential(request: HttpRequest, credential_id: int) -> tuple[Credential, Person]:
     """A credential of a pupil or staff member of the school, with its holder."""
     credential = get_object_or_404(
-        Credential.objects.filter(person__isnull=False), pk=credential_id, school=_school(request)
+        Credential.objects.filter(person__isnull=False), pk=credential_id, school=school_of(request)
     )
     return credential, _holder(request, credential.person_id)  # type: ignore[arg-type]
 

@@ -397,10 +397,9 @@ def remote_check(
         credential_kind=kind,
         credential_value=value,
     )
-    stored = services.record_passes(
-        device=device, reports=[services.report_of(decision, found["record_no"])], clock_skew=skew
-    )[0]
-    decision.allowed, decision.reason = stored.allowed, stored.reason
+    stored = services.record_decision(
+        device=device, decision=decision, record_no=found["record_no"], clock_skew=skew
+    )
     text = decision.messages()["kk"]
     result = {
         "record_no": stored.record_no,

@@ -608,10 +608,7 @@ def verify(terminal: Terminal, fields: dict[str, str]) -> Verdict:
         if moment is None:
             moment = timezone.localtime(now, _almaty()).replace(tzinfo=None)
         record_no = protocol.auth_record_no(pin, card, moment)
-        stored = services.record_passes(
-            device=device, reports=[services.report_of(decision, record_no)]
-        )[0]
-        decision.allowed, decision.reason = stored.allowed, stored.reason
+        services.record_decision(device=device, decision=decision, record_no=record_no)
     return Verdict(decision.allowed, decision.reason, decision.messages()["kk"])
 
 
