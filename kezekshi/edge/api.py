@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
@@ -67,30 +68,26 @@ def events(request: HttpRequest, payload: BatchesIn) -> dict[str, Any]:
         device.pk: device
         for device in Device.objects.filter(pk__in=ids, school_id=gateway.school_id)
     }
-    answers = []
-    for batch in payload.batches:
-        device = devices.get(batch.device)
-        if device is None:
-            answers.append(
-                {
-                    "device": batch.device,
-                    "error": {
-                        "code": "unknown_device",
-                        "message": _("No such device at this school."),
-                    },
-                }
-            )
-            continue
-        result = ingest.ingest(device, batch.events, skew)
-        answers.append(
-            {
-                "device": device.pk,
-                "stored": result.stored,
-                "errors": result.errors,
-                "results": result.results,
-            }
-        )
+    # One transaction for the whole upload: on SQLite the write lock is taken once, not
+    # once per device, and the request fails or lands as a whole (the gateway retries).
+    with transaction.atomic():
+        answers = [_store(batch, devices.get(batch.device), skew) for batch in payload.batches]
     return {"batches": answers, "server_time": timezone.now()}
+
+
+def _store(batch: Any, device: Device | None, skew: dt.timedelta) -> dict[str, Any]:
+    if device is None:
+        return {
+            "device": batch.device,
+            "error": {"code": "unknown_device", "message": _("No such device at this school.")},
+        }
+    result = ingest.ingest(device, batch.events, skew)
+    return {
+        "device": device.pk,
+        "stored": result.stored,
+        "errors": result.errors,
+        "results": result.results,
+    }
 
 
 class StatusIn(Schema):
