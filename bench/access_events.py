@@ -21,13 +21,13 @@ import time
 
 from access_setup import (
     EVENTS,
-    Connection,
     Seeded,
     Server,
     access_bench_parser,
     latency_summary,
     run_on_throwaway_database,
     seed_school,
+    send_all,
     server_banner,
     signed_request,
 )
@@ -64,27 +64,18 @@ def batches(seeded: Seeded, port: int, *, batch: int, count: int) -> list[bytes]
 
 
 async def upload(port: int, requests: list[bytes], *, connections: int) -> tuple[int, list[float]]:
-    queue = list(reversed(requests))
     stored = 0
-    latencies: list[float] = []
 
-    async def client() -> None:
+    def check(status: int, body: bytes) -> None:
         nonlocal stored
-        connection = await Connection.open(port)
-        while queue:
-            request = queue.pop()
-            sent = time.perf_counter()
-            status, body = await connection.send(request)
-            latencies.append(time.perf_counter() - sent)
-            if status != 200:
-                raise SystemExit(f"batch refused: {status} {body[:300]!r}")
-            answer = json.loads(body)
-            if answer["errors"]:
-                raise SystemExit(f"batch with errors: {answer['results'][:3]}")
-            stored += answer["stored"]
-        connection.close()
+        if status != 200:
+            raise SystemExit(f"batch refused: {status} {body[:300]!r}")
+        answer = json.loads(body)
+        if answer["errors"]:
+            raise SystemExit(f"batch with errors: {answer['results'][:3]}")
+        stored += answer["stored"]
 
-    await asyncio.gather(*(client() for _ in range(connections)))
+    latencies = await send_all(port, requests, connections=connections, check=check)
     return stored, latencies
 
 

@@ -435,3 +435,26 @@ def use_database(choice: str) -> None:
         os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kezekshi_bench")
     else:
         os.environ.pop("DATABASE_URL", None)
+
+
+async def send_all(
+    port: int, requests: list[bytes], *, connections: int, check: Callable[[int, bytes], None]
+) -> list[float]:
+    """Send ``requests`` in order over ``connections`` keep-alive connections taking from
+    one queue; ``check`` sees each answer (and stops the run on a refusal). Returns each
+    request's latency."""
+    queue = list(reversed(requests))
+    latencies: list[float] = []
+
+    async def client() -> None:
+        connection = await Connection.open(port)
+        while queue:
+            request = queue.pop()
+            sent = time.perf_counter()
+            status, body = await connection.send(request)
+            latencies.append(time.perf_counter() - sent)
+            check(status, body)
+        connection.close()
+
+    await asyncio.gather(*(client() for _ in range(connections)))
+    return latencies

@@ -22,13 +22,13 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from access_setup import (
-    Connection,
     Seeded,
     Server,
     access_bench_parser,
     latency_summary,
     run_on_throwaway_database,
     seed_school,
+    send_all,
     server_banner,
 )
 
@@ -87,22 +87,11 @@ def bodies(
 
 
 async def upload(port: int, requests: list[bytes], *, connections: int) -> list[float]:
-    queue = list(reversed(requests))
-    latencies: list[float] = []
+    def check(status: int, body: bytes) -> None:
+        if status != 200 or not body.startswith(b"OK"):
+            raise SystemExit(f"upload refused: {status} {body[:300]!r}")
 
-    async def client() -> None:
-        connection = await Connection.open(port)
-        while queue:
-            request = queue.pop()
-            sent = time.perf_counter()
-            status, body = await connection.send(request)
-            latencies.append(time.perf_counter() - sent)
-            if status != 200 or not body.startswith(b"OK"):
-                raise SystemExit(f"upload refused: {status} {body[:300]!r}")
-        connection.close()
-
-    await asyncio.gather(*(client() for _ in range(connections)))
-    return latencies
+    return await send_all(port, requests, connections=connections, check=check)
 
 
 def main() -> int:
