@@ -14,6 +14,7 @@ import pytest
 from django.test import Client
 
 from kezekshi.access.models import Device, Door
+from kezekshi.access.services import register_device
 from kezekshi.access.tests.conftest import (  # noqa: F401 - fixtures for the device tests
     building,
     card,
@@ -23,7 +24,7 @@ from kezekshi.access.tests.conftest import (  # noqa: F401 - fixtures for the de
     turnstile,
 )
 from kezekshi.core.models import School
-from kezekshi.devices.models import Link
+from kezekshi.devices.models import Link, Protocol
 
 
 @pytest.fixture(autouse=True)
@@ -127,3 +128,26 @@ def acc(zk_terminal: Callable[..., ZkTerminal]) -> ZkTerminal:
 def att(zk_terminal: Callable[..., ZkTerminal]) -> ZkTerminal:
     """An attendance dialect terminal at the main entrance."""
     return zk_terminal("BOCK194960010", "zkteco-att")
+
+
+def terminal(school: Any, door: Door, protocol: str, *, name: str = "T", kind: str = "") -> Device:
+    """A registered device with a link of ``protocol`` (the device-sync and queue tests)."""
+    device, _secret = register_device(
+        school=school,
+        name=name,
+        kind=kind or Device.Kind.TURNSTILE,
+        door=door,
+        serial_number=f"SN-{name}",
+    )
+    Link.objects.create(device=device, protocol=protocol)
+    return device
+
+
+@pytest.fixture
+def zk(school: Any, main_door: Door) -> Device:  # noqa: F811
+    return terminal(school, main_door, Protocol.ZKTECO_ACC, name="ZK")
+
+
+@pytest.fixture
+def hik(school: Any, main_door: Door) -> Device:  # noqa: F811
+    return terminal(school, main_door, Protocol.HIKVISION, name="HIK", kind="face_terminal")

@@ -14,11 +14,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from kezekshi.access import services
-from kezekshi.access.models import AccessGroup, Device, Door
+from kezekshi.access.models import AccessGroup, Device
 from kezekshi.access.tests.conftest import building, groups, main_door  # noqa: F401
 from kezekshi.devices import queue, sync
-from kezekshi.devices.models import Command, Enrolment, Protocol
-from kezekshi.devices.tests.test_sync import give_photo, terminal, with_face_consent
+from kezekshi.devices.models import Command, Enrolment
+from kezekshi.devices.tests.test_sync import give_photo, with_face_consent
 from kezekshi.people.models import Pupil, SchoolClass
 from kezekshi.privacy import services as privacy
 from kezekshi.privacy.models import Kind
@@ -32,16 +32,6 @@ def _fresh(monkeypatch: Any) -> None:
     sync.forget_checks()
     # Every poll of these tests looks at the fingerprint (the throttle has its own test).
     monkeypatch.setattr(sync, "CHECK_EVERY", 0.0)
-
-
-@pytest.fixture
-def zk(school: Any, main_door: Door) -> Device:  # noqa: F811
-    return terminal(school, main_door, Protocol.ZKTECO_ACC, name="ZK")
-
-
-@pytest.fixture
-def hik(school: Any, main_door: Door) -> Device:  # noqa: F811
-    return terminal(school, main_door, Protocol.HIKVISION, name="HIK", kind="face_terminal")
 
 
 def kinds(commands: list[Command]) -> list[str]:

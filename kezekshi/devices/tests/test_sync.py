@@ -14,6 +14,7 @@ from kezekshi.access.tests.conftest import building, groups, main_door  # noqa: 
 from kezekshi.accounts.models import User
 from kezekshi.devices import queue, sync
 from kezekshi.devices.models import Command, Enrolment, Link, Protocol
+from kezekshi.devices.tests.conftest import terminal
 from kezekshi.people import services as people_services
 from kezekshi.people.models import Person, Pupil, SchoolClass, StaffMember
 from kezekshi.privacy import services as privacy
@@ -28,28 +29,6 @@ pytestmark = pytest.mark.django_db
 def _empty_cache() -> None:
     cache.clear()
     sync.forget_checks()
-
-
-def terminal(school: Any, door: Door, protocol: str, *, name: str = "T", kind: str = "") -> Device:
-    device, _secret = services.register_device(
-        school=school,
-        name=name,
-        kind=kind or Device.Kind.TURNSTILE,
-        door=door,
-        serial_number=f"SN-{name}",
-    )
-    Link.objects.create(device=device, protocol=protocol)
-    return device
-
-
-@pytest.fixture
-def zk(school: Any, main_door: Door) -> Device:  # noqa: F811
-    return terminal(school, main_door, Protocol.ZKTECO_ACC, name="ZK")
-
-
-@pytest.fixture
-def hik(school: Any, main_door: Door) -> Device:  # noqa: F811
-    return terminal(school, main_door, Protocol.HIKVISION, name="HIK", kind="face_terminal")
 
 
 def commands(device: Device, *, status: str = Command.Status.PENDING) -> list[tuple[str, dict]]:
