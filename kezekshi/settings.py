@@ -189,8 +189,16 @@ REDIS_URL = env_str("REDIS_URL", default="")
 # Whether a face or fingerprint may be used is read from the consent ledger; the edge
 # gateway, which holds no ledger, answers from its mirror (kezekshi/edge/settings.py).
 BIOMETRIC_CONSENT_SOURCE = "kezekshi.privacy.services.ledger_biometric_states"
+# The keys that sign a school's QR passes and digest its PINs: derived from SECRET_KEY on
+# the server; the gateway holds its own school's, sent with its mirror.
+SCHOOL_KEY_SOURCE = "kezekshi.access.credentials.derived_school_key"
 
 # --- Terminals (docs/zkteco.md, docs/device-sync.md).
+# Whether this process works out what terminals must hold (devices.sync). The edge
+# gateway does not: it relays the server's commands (kezekshi/edge/relay.py).
+DEVICE_SYNC_LOCAL = True
+# Set on the edge gateway only (kezekshi/edge/settings.py).
+EDGE_GATEWAY = False
 # ZKTeco firmwares differ in the upload acknowledgement they expect: "OK" or "OK: <n>".
 ZKTECO_ACK_COUNT = env_bool("ZKTECO_ACK_COUNT", default=False)
 ZKTECO_MAX_BODY = env_int("ZKTECO_MAX_BODY", default=2 * 1024 * 1024)

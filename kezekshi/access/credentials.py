@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
-from kezekshi.core.crypto import blind_index, keyed_digest
+from kezekshi.core.crypto import keyed_digest
 from kezekshi.core.errors import ServiceError
 
 _SEPARATORS = re.compile(r"[\s:\-]")
@@ -70,13 +74,47 @@ def normalise_card_uid(raw: str) -> str:
     raise BadCredential(_("The card number has an unexpected length."))
 
 
+# --- the school's keys -----------------------------------------------------------------
+
+
+class NoSchoolKey(LookupError):
+    """This process holds no key of that school (a gateway before its first sync)."""
+
+
+def school_key(school_id: int, purpose: str) -> bytes:
+    """The key of one school that signs its QR passes (``"qr"``) or digests its PINs
+    (``"pin"``), from ``settings.SCHOOL_KEY_SOURCE``.
+
+    The server derives every school's keys from its secret; an edge gateway holds only its
+    own school's, sent with its mirror, so it checks QR passes and PINs while the server
+    is unreachable without ever holding the server's secret. Raises ``NoSchoolKey``."""
+    return _key_source(settings.SCHOOL_KEY_SOURCE)(school_id, purpose)
+
+
+_sources: dict[str, Callable[[int, str], bytes]] = {}
+
+
+def _key_source(path: str) -> Callable[[int, str], bytes]:
+    source = _sources.get(path)
+    if source is None:
+        source = _sources[path] = import_string(path)
+    return source
+
+
+def derived_school_key(school_id: int, purpose: str) -> bytes:
+    """The server's ``SCHOOL_KEY_SOURCE``: a key per school and purpose from SECRET_KEY."""
+    return keyed_digest(b"kezekshi-school-key:" + purpose.encode(), str(school_id))
+
+
 def pin_digest(*, school_id: int, pin: str) -> str:
-    """PINs are kept only as a keyed digest, per school."""
+    """PINs are kept only as a digest keyed with the school's PIN key.
+
+    Raises ``BadCredential`` for a malformed PIN, ``NoSchoolKey`` without the key."""
     # Six digits at least: a PIN alone opens the door, and four digits are guessed soon
     # in a school of thousands.
     if not (pin.isascii() and pin.isdecimal()) or not 6 <= len(pin) <= 8:
         raise BadCredential(_("A PIN has 6 to 8 digits."))
-    return blind_index(f"pin:{school_id}:{pin}")
+    return hmac.new(school_key(school_id, "pin"), pin.encode(), hashlib.sha256).hexdigest()
 
 
 # --- signed, short-lived QR passes ----------------------------------------------------
@@ -91,8 +129,8 @@ class QrPass:
     expires_at: dt.datetime
 
 
-def _qr_signature(body: str) -> str:
-    digest = keyed_digest(b"kezekshi-qr-pass", body)
+def _qr_signature(school_id: int, body: str) -> str:
+    digest = hmac.new(school_key(school_id, "qr"), body.encode(), hashlib.sha256).digest()
     return base64.b32encode(digest[:10]).decode().rstrip("=")
 
 
@@ -104,7 +142,7 @@ def sign_qr(*, school_id: int, credential_value: str, valid_for: dt.timedelta) -
     """
     expires = int((timezone.now() + valid_for).timestamp())
     body = f"{QR_PREFIX}.{school_id}.{credential_value}.{expires}"
-    return f"{body}.{_qr_signature(body)}"
+    return f"{body}.{_qr_signature(school_id, body)}"
 
 
 class QrRefused(Exception):
@@ -119,12 +157,13 @@ def read_qr(text: str, *, at: dt.datetime) -> QrPass:
     if len(parts) != 5 or parts[0] != QR_PREFIX:
         raise QrRefused("qr_invalid")
     body = ".".join(parts[:4])
-    if not hmac.compare_digest(_qr_signature(body), parts[4]):
-        raise QrRefused("qr_invalid")
     try:
         school_id, expires = int(parts[1]), int(parts[3])
-    except ValueError as exc:
+        signature = _qr_signature(school_id, body)
+    except (ValueError, NoSchoolKey) as exc:
         raise QrRefused("qr_invalid") from exc
+    if not hmac.compare_digest(signature, parts[4]):
+        raise QrRefused("qr_invalid")
     expires_at = dt.datetime.fromtimestamp(expires, tz=dt.UTC)
     if at > expires_at:
         raise QrRefused("qr_expired")

@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kezekshi.access.credentials import (
     BadCredential,
+    NoSchoolKey,
     QrRefused,
     normalise_card_uid,
     pin_digest,
@@ -359,6 +360,8 @@ def find_credential(*, school_id: int, kind: str, value: str, at: dt.datetime) -
             stored = pin_digest(school_id=school_id, pin=value)
         except BadCredential as exc:
             raise Unrecognised("invalid_credential", "") from exc
+        except NoSchoolKey as exc:  # a gateway that has not synced yet
+            raise Unrecognised("unknown_credential", "") from exc
     elif kind in (Credential.Kind.FACE, Credential.Kind.FINGERPRINT):
         stored = value.strip()[:128]
     else:

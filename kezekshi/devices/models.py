@@ -40,6 +40,10 @@ class Link(models.Model):
     # ZKTeco: the registration the security dialect negotiates, and the device's options.
     registry_code = models.CharField(max_length=64, blank=True)
     session_id = models.CharField(max_length=64, blank=True)
+    # The code and session are derived from the school's key and this number (so the
+    # school's edge gateway pairs the terminal exactly as the server would); "pair
+    # again" counts it up.
+    pairing_epoch = models.PositiveIntegerField(default=0)
     push_version = models.CharField(max_length=20, blank=True)
     options = models.JSONField(default=dict, blank=True)
     # Hikvision: where the terminal listens, and the account we call it with (digest).
@@ -57,6 +61,17 @@ class Link(models.Model):
     last_error_at = models.DateTimeField(null=True, blank=True)
     silent_alerted_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(_("last full sync"), null=True, blank=True)
+    # The school's edge gateway this terminal calls instead of the server (as the
+    # gateway last reported): its commands go through the gateway (edge.relay).
+    gateway = models.ForeignKey(
+        Device,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="relayed_links",
+        verbose_name=_("through the gateway"),
+    )
+    gateway_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("terminal link")
@@ -111,7 +126,8 @@ class Command(models.Model):
     # user.upsert: {"pin", "name", "card" (decimal), "valid_from", "valid_until" (ISO
     # or null), "doors": [1]}; user.delete/face.*: {"pin"}; door.open: {"door", "seconds"}.
     # A face photo is not copied here: the adapter reads it from the person at sending
-    # time, and only while the biometric consent holds.
+    # time, and only while the biometric consent holds. (On an edge gateway a face.upsert
+    # relayed from the server carries it as "photo", base64, until the terminal answers.)
     data = models.JSONField(default=dict)
     person = models.ForeignKey(
         "people.Person", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

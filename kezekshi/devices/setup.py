@@ -204,5 +204,6 @@ def reset_pairing(*, device: Device) -> Link:
             "not_zkteco", _("Only ZKTeco terminals pair with a registry code."), status=409
         )
     link.registry_code = link.session_id = ""
-    link.save(update_fields=["registry_code", "session_id"])
+    link.pairing_epoch += 1  # the codes derived from now on differ from the old ones
+    link.save(update_fields=["registry_code", "session_id", "pairing_epoch"])
     return link

@@ -5,7 +5,7 @@ must be a device of kind ``edge_gateway``, and it sees only its own school."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from django.db import transaction
 from django.db.models import Q
@@ -20,7 +20,8 @@ from kezekshi.access.device_auth import DeviceSignature
 from kezekshi.access.models import Device
 from kezekshi.core.errors import ServiceError
 from kezekshi.devices.models import Link, Protocol
-from kezekshi.edge import mirror
+from kezekshi.devices.zkteco import services as zk_services
+from kezekshi.edge import mirror, relay
 
 router = Router(tags=["edge gateway"], auth=DeviceSignature())
 MAX_BATCHES = 20
@@ -90,6 +91,12 @@ def _store(batch: Any, device: Device | None, skew: dt.timedelta) -> dict[str, A
     }
 
 
+class WaitingTerminal(Schema):
+    serial: str = Field(..., min_length=1, max_length=100)
+    protocol: Literal["zkteco-acc", "zkteco-att"]
+    info: dict[str, str] = Field(default_factory=dict, max_length=60)
+
+
 class StatusIn(Schema):
     backlog: int = Field(..., ge=0, le=2**31 - 1)
     oldest_pending: dt.datetime | None = None
@@ -98,6 +105,8 @@ class StatusIn(Schema):
     last_sync: dt.datetime | None = None
     # When each terminal behind the gateway last called it (device id → time).
     devices: dict[int, dt.datetime] = Field(default_factory=dict, max_length=1000)
+    # ZKTeco terminals of unknown serial numbers that called the gateway.
+    waiting: list[WaitingTerminal] = Field(default_factory=list, max_length=50)
 
 
 @router.post("/status", summary="The gateway's backlog and health")
@@ -124,4 +133,44 @@ def status(request: HttpRequest, payload: StatusIn) -> dict[str, Any]:
         Device.objects.filter(pk=device_id, school_id=gateway.school_id).filter(
             Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=seen)
         ).update(last_seen_at=seen)
+    # Those terminals get their commands through the gateway (edge.relay).
+    relay.note_terminals(gateway, payload.devices, now=now)
+    # A new terminal pointed at the gateway waits in the portal as if it had called us.
+    for terminal in payload.waiting:
+        if not Device.objects.filter(serial_number=terminal.serial).exists():
+            zk_services.note_unknown(
+                serial=terminal.serial,
+                protocol_name=terminal.protocol,
+                remote_addr=None,
+                info=terminal.info,
+            )
     return {"ok": True, "server_time": now}
+
+
+@router.get("/commands", summary="Commands for the terminals behind the gateway")
+@device_api
+def commands(request: HttpRequest) -> dict[str, Any]:
+    """The due commands of the ZKTeco and Hikvision terminals that call the gateway (as
+    its status report said), face photos included; they count as sent. Repeating the
+    call after a lost answer is safe: unanswered commands are handed out again."""
+    return relay.hand_over(_gateway(request))
+
+
+class Answer(Schema):
+    id: int = Field(..., ge=1, le=2**63 - 1)
+    device: int = Field(..., ge=1, le=2**63 - 1)
+    return_code: int = Field(..., ge=-(2**31), le=2**31 - 1)
+    error: str = Field("", max_length=300)
+
+
+class AnswersIn(Schema):
+    answers: list[Answer] = Field(..., max_length=2000)
+
+
+@router.post("/answers", summary="What the terminals behind the gateway answered (idempotent)")
+@device_api
+def answers(request: HttpRequest, payload: AnswersIn) -> dict[str, Any]:
+    """Recorded as if each terminal had answered the server; a replay changes nothing."""
+    gateway = _gateway(request)
+    counted = relay.take_answers(gateway, [answer.dict() for answer in payload.answers])
+    return {"ok": True, "counted": counted}

@@ -18,13 +18,15 @@ terminal shows (see docs/edge.md, "What the gateway holds"):
 - exit permits from yesterday on (no reason text); active watch-list entries that name a
   known person (no name, phone or reason: the gateway only refuses the card).
 
-QR passes and PINs are not mirrored: their values are keyed with the server's secret,
-which never leaves the server, so the gateway cannot check them (they are refused as
-unknown while the gateway decides). Visitors are not mirrored either.
+- persons' PIN digests and QR pass credentials, with the school's two keys that check
+  them (``keys``): a QR pass is signed and a PIN digested with keys of the school, derived
+  from the server's secret, which itself never leaves the server.
+
+Visitors are not mirrored.
 
 Small tables travel whole when their fingerprint changed since the cursor; persons and
-cards travel as a delta since the cursor, with the full id lists so deletions reach the
-gateway too.
+credentials (cards, PINs, QR passes) travel as a delta since the cursor, with the full id
+lists so deletions reach the gateway too.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Model, ProtectedError, Q, QuerySet
 from django.utils import timezone
 
+from kezekshi.access.credentials import NoSchoolKey, derived_school_key
 from kezekshi.access.decisions import local_time
 from kezekshi.access.models import (
     AccessGroup,
@@ -57,10 +60,16 @@ from kezekshi.access.models import (
 )
 from kezekshi.core.models import CalendarDay, Region, School, Shift, Vacation
 from kezekshi.devices.models import Link
+from kezekshi.edge.models import SchoolKey
 from kezekshi.people.models import Person, Pupil, SchoolClass, StaffMember
 
 NAMES = ["name_kk", "name_ru", "name_en"]
 BIOMETRIC = (Credential.Kind.FACE, Credential.Kind.FINGERPRINT)
+# What a person presents that is not their body: sent as a delta ("credentials").
+TOKENS = (Credential.Kind.CARD, Credential.Kind.PIN, Credential.Kind.QR)
+# The school's keys the gateway checks QR passes and PINs with, and pairs ZKTeco
+# terminals with.
+KEY_PURPOSES = ("qr", "pin", "zk")
 # Rows written within this long before a sync may commit after it: sent again next time.
 OVERLAP = dt.timedelta(minutes=2)
 CREDENTIAL_FIELDS = [
@@ -162,7 +171,17 @@ TABLES: tuple[Table, ...] = (
     Table(
         "links",
         Link,
-        ["id", "device_id", "protocol", "decision_mode"],
+        # The ZKTeco pairing too: a terminal paired with the server is paired with the
+        # gateway (both derive the codes from the school's "zk" key and the epoch).
+        [
+            "id",
+            "device_id",
+            "protocol",
+            "decision_mode",
+            "registry_code",
+            "session_id",
+            "pairing_epoch",
+        ],
         lambda s: Link.objects.filter(device__school=s),
     ),
     Table(
@@ -299,9 +318,9 @@ def _mirrored_person_ids(school: School, tables: dict[str, list[dict[str, Any]]]
     ids = set(Pupil.objects.filter(school=school).values_list("person_id", flat=True))
     ids |= set(StaffMember.objects.filter(school=school).values_list("person_id", flat=True))
     ids |= set(
-        Credential.objects.filter(
-            school=school, kind=Credential.Kind.CARD, person__isnull=False
-        ).values_list("person_id", flat=True)
+        Credential.objects.filter(school=school, kind__in=TOKENS, person__isnull=False).values_list(
+            "person_id", flat=True
+        )
     )
     ids |= {row["person_id"] for row in tables["biometrics"]}
     ids |= {row["person_id"] for row in tables["watch_entries"]}
@@ -313,10 +332,11 @@ def _mirrored_person_ids(school: School, tables: dict[str, list[dict[str, Any]]]
 def snapshot(*, school: School, since: str | None) -> dict[str, Any]:
     """What the school's gateway needs to catch up from the cursor ``since``.
 
-    ``tables``: each small table whose rows changed, whole. ``persons`` and ``cards``:
-    the rows changed since the cursor (all of them without one), ``person_ids`` and
-    ``card_ids``: every id the gateway should hold, so it deletes the rest. ``cursor``:
-    send it back as ``since`` next time. Reads only; safe to repeat.
+    ``tables``: each small table whose rows changed, whole. ``persons`` and
+    ``credentials`` (cards, PINs, QR passes): the rows changed since the cursor (all of
+    them without one); ``person_ids`` and ``credential_ids``: every id the gateway should
+    hold, so it deletes the rest. ``keys``: the school's QR and PIN keys (base64).
+    ``cursor``: send it back as ``since`` next time. Reads only; safe to repeat.
     """
     cursor = decode_cursor(since)
     started = timezone.now()
@@ -333,13 +353,11 @@ def snapshot(*, school: School, since: str | None) -> dict[str, Any]:
             moment = dt.datetime.fromisoformat(cursor["t"]) - OVERLAP
         except ValueError:
             moment = None
-    cards = Credential.objects.filter(
-        school=school, kind=Credential.Kind.CARD, person__isnull=False
-    )
-    card_ids = list(cards.order_by("pk").values_list("pk", flat=True))
+    tokens = Credential.objects.filter(school=school, kind__in=TOKENS, person__isnull=False)
+    token_ids = list(tokens.order_by("pk").values_list("pk", flat=True))
     persons = Person.objects.filter(pk__in=person_ids)
     if moment is not None:
-        # Persons whose rows changed, who hold a changed card, or whom a table sent
+        # Persons whose rows changed, who hold a changed credential, or whom a table sent
         # whole now names (a new listed person, a newly watched one).
         named = {
             row["person_id"]
@@ -348,8 +366,8 @@ def snapshot(*, school: School, since: str | None) -> dict[str, Any]:
         }
         for group in changed.get("access_groups", ()):
             named |= set(group["persons"])
-        cards = cards.filter(changed_at__gte=moment)
-        named |= set(cards.values_list("person_id", flat=True))
+        tokens = tokens.filter(changed_at__gte=moment)
+        named |= set(tokens.values_list("person_id", flat=True))
         persons = persons.filter(Q(updated_at__gte=moment) | Q(pk__in=named))
     person_rows = [
         {**row, "last_name": row["last_name"][:1]}
@@ -362,8 +380,12 @@ def snapshot(*, school: School, since: str | None) -> dict[str, Any]:
         "tables": changed,
         "persons": _plain(person_rows),
         "person_ids": sorted(person_ids),
-        "cards": _plain(cards.order_by("pk").values(*CREDENTIAL_FIELDS)),
-        "card_ids": card_ids,
+        "credentials": _plain(tokens.order_by("pk").values(*CREDENTIAL_FIELDS)),
+        "credential_ids": token_ids,
+        "keys": {
+            purpose: base64.b64encode(derived_school_key(school.pk, purpose)).decode()
+            for purpose in KEY_PURPOSES
+        },
         "server_time": started.isoformat(),
     }
 
@@ -411,11 +433,11 @@ def _upsert(model: type[Model], fields: list[str], rows: list[dict[str, Any]]) -
     for row in rows:
         values = {}
         for name, value in row.items():
-            field = meta.get_field(name.removesuffix("_id") if name != "id" else name)
+            field = meta.get_field(name)  # by attname too: "device_id", "session_id"
             assert isinstance(field, models.Field)
             values[name] = field.to_python(value) if value is not None else None
         objects.append(model(**values))
-    update = [meta.get_field(name.removesuffix("_id")).name for name in fields if name != "id"]
+    update = [meta.get_field(name).name for name in fields if name != "id"]
     for start in range(0, len(objects), 500):
         model._default_manager.bulk_create(
             objects[start : start + 500],
@@ -487,8 +509,8 @@ def apply(snapshot_data: dict[str, Any], *, school_id: int) -> Applied:
     # Deletions, the most dependent rows first.
     _delete_missing(
         Credential,
-        Credential.objects.filter(school_id=school_id, kind=Credential.Kind.CARD),
-        set(snapshot_data.get("card_ids", [])),
+        Credential.objects.filter(school_id=school_id, kind__in=TOKENS),
+        set(snapshot_data.get("credential_ids", [])),
         applied,
     )
     # (A row of default access settings made by a decision asked before the first sync
@@ -524,25 +546,29 @@ def apply(snapshot_data: dict[str, Any], *, school_id: int) -> Applied:
                 manager.set(row[name])
         applied.tables += 1
         applied.rows += len(rows)
-    _upsert(Credential, CREDENTIAL_FIELDS, snapshot_data.get("cards", []))
-    applied.rows += len(snapshot_data.get("cards", []))
-    if applied.rows or applied.deleted:
+    _upsert(Credential, CREDENTIAL_FIELDS, snapshot_data.get("credentials", []))
+    applied.rows += len(snapshot_data.get("credentials", []))
+    for purpose, key in snapshot_data.get("keys", {}).items():
+        if purpose in KEY_PURPOSES:
+            SchoolKey.objects.update_or_create(
+                school_id=school_id, purpose=purpose, defaults={"key": key}
+            )
+    if applied.rows or applied.deleted or snapshot_data.get("keys"):
         transaction.on_commit(_forget_caches)
     return applied
 
 
 def missing(snapshot_data: dict[str, Any]) -> bool:
-    """Whether a person or card the server listed is not in this database after ``apply``."""
+    """Whether a person or credential the server listed is not in this database after
+    ``apply``."""
     school_id = int(snapshot_data["school_id"])
     persons = set(Person.objects.filter(school_id=school_id).values_list("pk", flat=True))
-    cards = set(
-        Credential.objects.filter(school_id=school_id, kind=Credential.Kind.CARD).values_list(
-            "pk", flat=True
-        )
+    tokens = set(
+        Credential.objects.filter(school_id=school_id, kind__in=TOKENS).values_list("pk", flat=True)
     )
     return not (
         set(snapshot_data.get("person_ids", ())) <= persons
-        and set(snapshot_data.get("card_ids", ())) <= cards
+        and set(snapshot_data.get("credential_ids", ())) <= tokens
     )
 
 
@@ -551,6 +577,29 @@ def _forget_caches() -> None:
 
     decisions.forget_rules()
     device_auth.forget_all()
+    _keys.clear()
+
+
+# --- the gateway: the school's QR and PIN keys ------------------------------------------
+
+_keys: dict[tuple[int, str], bytes] = {}
+
+
+def mirrored_school_key(school_id: int, purpose: str) -> bytes:
+    """The gateway's ``SCHOOL_KEY_SOURCE``: the key the mirror brought (cached until the
+    next change). Raises ``NoSchoolKey`` for another school, or before the first sync."""
+    cached = _keys.get((school_id, purpose))
+    if cached is not None:
+        return cached
+    text = (
+        SchoolKey.objects.filter(school_id=school_id, purpose=purpose)
+        .values_list("key", flat=True)
+        .first()
+    )
+    if not text:
+        raise NoSchoolKey(f"no {purpose} key of school {school_id}")
+    key = _keys[(school_id, purpose)] = base64.b64decode(text)
+    return key
 
 
 # --- the gateway: biometric consent without the consent ledger -------------------------

@@ -39,3 +39,23 @@ class MirrorState(models.Model):
 
     def __str__(self) -> str:
         return f"mirror synced {self.synced_at}"
+
+
+class SchoolKey(models.Model):
+    """A key of the gateway's school, sent with the mirror: ``qr`` checks the school's QR
+    passes, ``pin`` digests the PINs typed at its doors. Empty on the server, which
+    derives them from its secret (``access.credentials.school_key``)."""
+
+    school = models.ForeignKey("core.School", on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=10)
+    key = models.CharField(max_length=100)  # base64
+
+    class Meta:
+        verbose_name = _("school key")
+        verbose_name_plural = _("school keys")
+        constraints = [
+            models.UniqueConstraint(fields=["school", "purpose"], name="edge_school_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.school_id}: {self.purpose}"

@@ -37,9 +37,13 @@ from kezekshi.settings import *  # noqa: E402, F403
 from kezekshi.settings import INSTALLED_APPS  # noqa: E402
 
 EDGE_GATEWAY = True
+# The server works out what each terminal must hold; the gateway relays its commands.
+DEVICE_SYNC_LOCAL = False
 # The gateway holds no consent ledger: a face or fingerprint reference is in its mirror
 # only while the consent holds on the server.
 BIOMETRIC_CONSENT_SOURCE = "kezekshi.edge.mirror.mirrored_biometric_states"
+# QR passes and PINs are checked with the school's keys from the mirror.
+SCHOOL_KEY_SOURCE = "kezekshi.edge.mirror.mirrored_school_key"
 # Passes the server has stored are kept this many days, then deleted.
 EDGE_KEEP_DAYS = env_int("EDGE_KEEP_DAYS", default=7)
 # The most passes kept on the gateway; the oldest uploaded ones go first, never a pass the

@@ -31,7 +31,8 @@ from django.utils import timezone
 from kezekshi.access.device_auth import signed_headers
 from kezekshi.access.ingest import MAX_BATCH
 from kezekshi.access.models import AccessEvent, Credential, DailyAttendance, Device
-from kezekshi.edge import mirror
+from kezekshi.devices.models import PendingTerminal, Protocol
+from kezekshi.edge import mirror, relay
 from kezekshi.edge.models import MirrorState, UploadedEvent
 
 logger = logging.getLogger(__name__)
@@ -277,8 +278,39 @@ def report_status(server: Server) -> None:
                 )
                 if seen is not None
             },
+            "waiting": [
+                {"serial": serial, "protocol": protocol, "info": _strings(info)}
+                for serial, protocol, info in PendingTerminal.objects.exclude(
+                    serial_number__in=Device.objects.values("serial_number")
+                )
+                .order_by("-last_seen_at")
+                .values_list("serial_number", "protocol", "info")[:50]
+                if protocol in (Protocol.ZKTECO_ACC, Protocol.ZKTECO_ATT)
+            ],
         },
     )
+
+
+def _strings(info: Any) -> dict[str, str]:
+    if not isinstance(info, dict):
+        return {}
+    return {str(k)[:64]: str(v)[:200] for k, v in list(info.items())[:60]}
+
+
+def relay_commands(server: Server) -> int:
+    """Report the terminals' answers to relayed commands, then fetch the commands due
+    now (again while the server says there are more). Returns how many were new."""
+    done = relay.answers()
+    if done:
+        server.call("POST", "/api/v1/edge/answers", {"answers": done})
+    relay.forget(answer["id"] for answer in done)
+    new = 0
+    for _round in range(10):
+        handed = server.call("GET", "/api/v1/edge/commands")
+        new += relay.receive(handed)
+        if not handed.get("more"):
+            break
+    return new
 
 
 def prune(*, keep_days: int | None = None, max_events: int | None = None) -> int:
@@ -302,6 +334,10 @@ def prune(*, keep_days: int | None = None, max_events: int | None = None) -> int
 
 
 # --- the loop -------------------------------------------------------------------------
+
+
+# How often the gateway reports terminals' answers and fetches their commands.
+RELAY_EVERY = 5.0
 
 
 class GatewayLoop:
@@ -328,6 +364,7 @@ class GatewayLoop:
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_sync = 0.0
+        self._next_relay = 0.0
         self._next_status = 0.0
         self._next_prune = 0.0
         self.backoff = 0.0
@@ -364,6 +401,12 @@ class GatewayLoop:
         if now >= self._next_sync:
             sync(self.server)
             self._next_sync = now + self.sync_every
+        # Terminals behind the gateway: what they answered goes up, new commands come
+        # down; Hikvision terminals are called from here (ZKTeco ones poll us).
+        if now >= self._next_relay:
+            self._next_relay = now + min(RELAY_EVERY, self.sync_every)
+            relay_commands(self.server)
+            relay.execute_hikvision()
         uploaded = upload_once(self.uploaders)
         if now >= self._next_status:
             report_status(self.server)

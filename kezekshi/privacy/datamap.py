@@ -561,7 +561,8 @@ register(
         "id", "device", "protocol", "decision_mode", "registry_code", "session_id",
         "push_version", "options", "address", "username", "password", "users_count",
         "users_capacity", "faces_count", "faces_capacity", "events_capacity", "event_backlog",
-        "last_error", "last_error_at", "silent_alerted_at", "synced_at",
+        "last_error", "last_error_at", "silent_alerted_at", "synced_at", "pairing_epoch",
+        "gateway", "gateway_seen_at",
     ],
 )  # fmt: skip
 register(
@@ -853,3 +854,4 @@ register("edge.UploadedEvent", not_personal=["event", "refused", "answered_at"])
 register(
     "edge.MirrorState", not_personal=["id", "cursor", "synced_at", "last_error", "last_error_at"]
 )
+register("edge.SchoolKey", not_personal=["id", "school", "purpose", "key"])

@@ -11,12 +11,15 @@ from __future__ import annotations
 import io
 import logging
 
+from django.conf import settings
 from django.utils import timezone
 
 from kezekshi.access.models import Device
 from kezekshi.devices import queue, sync
 from kezekshi.devices.hikvision.client import IsapiClient, IsapiError
 from kezekshi.devices.models import Command, Link
+from kezekshi.devices.zkteco.protocol import Unrenderable
+from kezekshi.devices.zkteco.services import relayed_photo
 from kezekshi.people.models import Person
 from kezekshi.privacy.services import biometric_state
 
@@ -31,7 +34,8 @@ class NotSendable(Exception):
 def execute_pending(device: Device) -> tuple[int, int]:
     """Bring the terminal in line: queue what changed, send what is due. Returns (done,
     failed). Idempotent: the terminal's upserts and deletes can be repeated safely."""
-    sync.reconcile_if_changed(device.school_id)
+    if settings.DEVICE_SYNC_LOCAL:
+        sync.reconcile_if_changed(device.school_id)
     link = Link.objects.get(device=device)
     done = failed = 0
     try:
@@ -91,7 +95,7 @@ def perform(client: IsapiClient, link: Link, command: Command) -> None:
     elif kind == Command.Kind.USER_DELETE:
         client.user_delete(pin)
     elif kind == Command.Kind.FACE_UPSERT:
-        client.face_upsert(pin, _face_photo(command, link))
+        client.face_upsert(pin, face_photo(command, link))
     elif kind == Command.Kind.FACE_DELETE:
         client.face_delete(pin)
     elif kind == Command.Kind.DOOR_OPEN:
@@ -105,8 +109,15 @@ def perform(client: IsapiClient, link: Link, command: Command) -> None:
         raise NotSendable(f"not supported by Hikvision: {kind}")
 
 
-def _face_photo(command: Command, link: Link) -> bytes:
-    """The person's photo, read now and only while their face consent holds."""
+def face_photo(command: Command, link: Link) -> bytes:
+    """The person's photo as JPEG, read now and only while their face consent holds (or,
+    on an edge gateway, the one the server sent with the command)."""
+    try:
+        relayed = relayed_photo(command)
+    except Unrenderable as exc:
+        raise NotSendable(str(exc)) from None
+    if relayed is not None:
+        return relayed if relayed.startswith(b"\xff\xd8") else _as_jpeg(relayed)
     person = command.person
     if person is None:
         pin = str(command.data.get("pin", ""))

@@ -8,10 +8,12 @@ acknowledged, after timeouts and reboots.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
+import hmac
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kezekshi.access import decisions, services
+from kezekshi.access.credentials import school_key
 from kezekshi.access.ingest import EARLIEST, MAX_BATCH, aware, ingest
 from kezekshi.access.models import AccessEvent, Credential, Device
 from kezekshi.devices import queue, sync
@@ -255,11 +258,22 @@ def att_info(text: str) -> dict[str, str]:
 # --- the access dialect's registration ------------------------------------------------
 
 
+def _pairing(terminal: Terminal, what: str, length: int) -> str:
+    """A registry code or session id derived from the school's key, the terminal and the
+    link's pairing epoch: the school's edge gateway derives the same, so a terminal paired
+    with either is paired with both."""
+    key = school_key(terminal.device.school_id, "zk")
+    link = terminal.link
+    text = f"{what}:{link.device_id}:{terminal.serial}:{link.pairing_epoch}"
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:length]
+
+
 def register(terminal: Terminal, info: dict[str, str]) -> str:
-    """The terminal's registry code: made once, then the same on every re-registration."""
+    """The terminal's registry code: the same on every re-registration (until "pair
+    again" in the portal)."""
     link = terminal.link
     if not link.registry_code:
-        code = secrets.token_hex(8)
+        code = _pairing(terminal, "registry", 16)
         Link.objects.filter(pk=link.pk, registry_code="").update(registry_code=code)
         link.registry_code = Link.objects.values_list("registry_code", flat=True).get(pk=link.pk)
     remember_info(terminal, info)
@@ -270,23 +284,29 @@ def session(terminal: Terminal) -> str:
     """The session id handed out by ``push``: one per link, kept across re-pushes."""
     link = terminal.link
     if not link.session_id:
-        Link.objects.filter(pk=link.pk, session_id="").update(session_id=secrets.token_hex(16))
+        session_id = _pairing(terminal, "session", 32)
+        Link.objects.filter(pk=link.pk, session_id="").update(session_id=session_id)
         link.session_id = Link.objects.values_list("session_id", flat=True).get(pk=link.pk)
     return link.session_id
 
 
 def token_matches(terminal: Terminal, token: str) -> bool:
     """A cookie token must be MD5 of this terminal's registry code, serial and session
-    (firmwares put the three in different orders; any of them is accepted)."""
+    (firmwares put the three in different orders; any of them is accepted). Codes not
+    stored here yet are the derived ones (a gateway whose mirror has not caught up)."""
     link = terminal.link
-    if not link.registry_code or not link.session_id:
-        return False
-    parts = (link.registry_code, terminal.serial, link.session_id)
+    registry = link.registry_code or _pairing(terminal, "registry", 16)
+    session_id = link.session_id or _pairing(terminal, "session", 32)
+    parts = (registry, terminal.serial, session_id)
     orders = ((0, 1, 2), (1, 0, 2), (0, 2, 1), (1, 2, 0), (2, 0, 1), (2, 1, 0))
     wanted = token.strip().lower()
     return any(
-        hashlib.md5("".join(parts[i] for i in order).encode(), usedforsecurity=False).hexdigest()
-        == wanted
+        hmac.compare_digest(
+            hashlib.md5(
+                "".join(parts[i] for i in order).encode(), usedforsecurity=False
+            ).hexdigest(),
+            wanted,
+        )
         for order in orders
     )
 
@@ -650,14 +670,15 @@ def commands_for(terminal: Terminal) -> str:
 
     Reconciles the school first (cheap when nothing changed). A face photo goes out only
     while the person's biometric consent holds; otherwise the command fails visibly."""
-    sync.reconcile_if_changed(terminal.device.school_id)
+    if settings.DEVICE_SYNC_LOCAL:
+        sync.reconcile_if_changed(terminal.device.school_id)
     due = queue.due(terminal.device)
     out: list[str] = []
     for command in due:
         photo = None
         try:
             if command.kind == Command.Kind.FACE_UPSERT:
-                photo = _photo_for(command)
+                photo = face_photo(command)
             texts = protocol.render(command.kind, command.data, terminal.dialect, photo=photo)
         except protocol.Unrenderable as exc:
             queue.fail([command], str(exc))
@@ -666,7 +687,12 @@ def commands_for(terminal: Terminal) -> str:
     return "".join(out)
 
 
-def _photo_for(command: Command) -> bytes:
+def face_photo(command: Command) -> bytes:
+    """The photo a face.upsert sends: read from the person now, only while their face
+    consent holds (or, on an edge gateway, the one the server sent with the command)."""
+    relayed = relayed_photo(command)
+    if relayed is not None:
+        return relayed
     person = command.person
     if person is None:
         raise protocol.Unrenderable("the person is gone")
@@ -687,6 +713,18 @@ def _photo_for(command: Command) -> bytes:
     if len(content) > MAX_PHOTO:
         raise too_big
     return content
+
+
+def relayed_photo(command: Command) -> bytes | None:
+    """The photo an edge gateway got with a relayed face.upsert: the server read it under
+    its consent check when it handed the command over (``edge.relay``). None elsewhere."""
+    text = command.data.get("photo") if settings.EDGE_GATEWAY else None
+    if not text:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise protocol.Unrenderable("the relayed photo is damaged") from None
 
 
 def results(terminal: Terminal, answers: Sequence[protocol.CommandResult]) -> int:

@@ -28,6 +28,9 @@ from kezekshi.access.credentials import normalise_card_uid
 from kezekshi.access.device_auth import signed_headers
 from kezekshi.access.models import AccessEvent, Credential
 from kezekshi.access.tests.conftest import Terminal
+from kezekshi.devices.models import Command, Link, PendingTerminal
+from kezekshi.devices.simulator.zkteco import ZktecoTerminal
+from kezekshi.devices.tests.conftest import bind_terminal
 from kezekshi.people.models import Person, Pupil
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -236,3 +239,43 @@ def test_gateway_decides_from_its_mirror_while_the_server_is_down(
     assert not AccessEvent.objects.exists()
     # and notes why it could not upload
     wait_for(lambda: down.rows("SELECT last_error FROM edge_mirrorstate")[0][0] != "")
+
+
+def test_a_zkteco_terminal_behind_the_gateway_follows_the_portal(
+    live_server: Any, start: Callable[..., Gateway], groups: Any, card_holder: Credential,
+    main_door: Any, tmp_path: Path,
+) -> None:  # fmt: skip
+    # Given a ZKTeco terminal approved on the server and pointed at the gateway
+    serial = "CKJX201860077"
+    bound = bind_terminal(school=card_holder.school, door=main_door, serial=serial,
+                          protocol="zkteco-acc")  # fmt: skip
+    gateway = start(live_server.url)
+    url = f"http://127.0.0.1:{gateway.port}"
+    terminal = ZktecoTerminal(url, serial, "acc", state_path=str(tmp_path / "zk.json"))
+    wait_for(terminal.handshake)
+    # Then the pupil with a card reaches the terminal's own table through the gateway
+    pin = str(card_holder.person_id)
+
+    def holds(card: str | None) -> Callable[[], bool]:
+        def check() -> bool:
+            terminal.poll()
+            user = terminal.users.get(pin)
+            return user is not None and (card is None or user.get("card") == card)
+
+        return check
+
+    wait_for(holds("8106606"), seconds=40)
+    # and the terminal's answer reaches the server, which counts the command done
+    upserts = Command.objects.filter(device=bound.device, kind="user.upsert")
+    wait_for(lambda: upserts.filter(status=Command.Status.DONE).exists(), seconds=30)
+    assert Link.objects.get(device=bound.device).gateway is not None
+    # and the gateway forgets the commands once the server has the answers
+    wait_for(lambda: gateway.rows("SELECT COUNT(*) FROM devices_command") == [(0,)], 30)
+    # When the card is blocked in the portal, the terminal loses it through the gateway
+    services.block_credential(credential=card_holder, by=None, reason="lost", lost=True)
+    wait_for(lambda: (terminal.poll(), pin not in terminal.users
+                      or not terminal.users[pin].get("card"))[1], seconds=40)  # fmt: skip
+    # and a new terminal that calls only the gateway waits for approval on the server
+    stranger = ZktecoTerminal(url, "CKJX209990001", "acc")
+    assert stranger.handshake() is False
+    wait_for(lambda: PendingTerminal.objects.filter(serial_number="CKJX209990001").exists(), 30)

@@ -3,11 +3,13 @@ unchanged access decisions answer from it as the server would."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from typing import Any
 
 import pytest
 
-from kezekshi.access import decisions, services
+from kezekshi.access import credentials, decisions, services
 from kezekshi.access.credentials import normalise_card_uid
 from kezekshi.access.models import (
     AccessEvent,
@@ -22,6 +24,7 @@ from kezekshi.access.models import (
 from kezekshi.access.tests.conftest import Terminal, almaty_at
 from kezekshi.core.models import Shift
 from kezekshi.edge import mirror
+from kezekshi.edge.models import SchoolKey
 from kezekshi.people.models import Person, Pupil, SchoolClass, StaffMember
 
 MONDAY_MORNING = almaty_at("2025-12-01", "07:52")
@@ -41,6 +44,8 @@ def wipe(school_id: int) -> None:
     Door.objects.filter(school_id=school_id).delete()
     Zone.objects.filter(school_id=school_id).delete()
     Shift.objects.filter(school_id=school_id).delete()
+    SchoolKey.objects.filter(school_id=school_id).delete()
+    mirror._keys.clear()
     decisions.forget_rules()
 
 
@@ -127,7 +132,7 @@ def test_deletions_reach_the_gateway_but_passes_keep_their_door(
     )
     # When the server no longer has the card nor the turnstile
     data = dict(first)
-    data["card_ids"], data["cards"] = [], []
+    data["credential_ids"], data["credentials"] = [], []
     data["tables"] = {**first["tables"], "devices": []}
     with django_capture_on_commit_callbacks(execute=True):
         applied = mirror.apply(data, school_id=school.pk)
@@ -173,6 +178,58 @@ def test_a_face_passes_at_the_gateway_only_with_consent_held_on_the_server(
     # Then the gateway lets the face through, as the server would with the consent
     answer = decide(school.pk, door_id, "tpl-1", "face")
     assert (answer.allowed, answer.reason) == (True, "ok")
+
+
+def test_qr_passes_and_pins_open_at_the_gateway_with_the_school_keys_it_was_sent(
+    django_capture_on_commit_callbacks: Any,
+    school: Any,
+    other_school: Any,
+    groups: Any,
+    plain_card: Credential,
+    turnstile: Terminal,
+    settings: Any,
+) -> None:
+    person = plain_card.person
+    assert person is not None
+    door_id = turnstile.device.door_id
+    assert door_id is not None
+    # Given a pupil with a QR pass credential and a PIN, issued on the server
+    Credential.objects.create(school=school, person=person, kind="qr", value="qr-aliya-1")
+    Credential.objects.create(
+        school=school,
+        person=person,
+        kind="pin",
+        value=credentials.pin_digest(school_id=school.pk, pin="482913"),
+    )
+    services.bump_rules(school_id=school.pk)
+    qr = credentials.sign_qr(
+        school_id=school.pk, credential_value="qr-aliya-1", valid_for=dt.timedelta(days=1)
+    )
+    foreign = credentials.sign_qr(
+        school_id=other_school.pk, credential_value="qr-aliya-1", valid_for=dt.timedelta(days=1)
+    )
+    data = mirror.snapshot(school=school, since=None)
+    # The snapshot carries this school's keys, not the server's secret
+    assert set(data["keys"]) == {"qr", "pin", "zk"}
+    assert settings.SECRET_KEY not in json.dumps(data)
+    # When the gateway, holding no keys yet, is asked
+    settings.SCHOOL_KEY_SOURCE = "kezekshi.edge.mirror.mirrored_school_key"
+    wipe(school.pk)
+    Credential.objects.filter(school=school).delete()
+    assert decide(school.pk, door_id, "482913", "pin").reason == "unknown_credential"
+    assert decide(school.pk, door_id, qr, "qr").reason == "qr_invalid"
+    # Then after the snapshot is applied the QR pass and the PIN open the door
+    with django_capture_on_commit_callbacks(execute=True):
+        mirror.apply(data, school_id=school.pk)
+    by_qr = decide(school.pk, door_id, qr, "qr")
+    by_pin = decide(school.pk, door_id, "482913", "pin")
+    assert (by_qr.allowed, by_qr.person and by_qr.person.pk) == (True, person.pk)
+    assert (by_pin.allowed, by_pin.person and by_pin.person.pk) == (True, person.pk)
+    # and the gateway cannot vouch for another school's pass, a wrong PIN or a forgery
+    assert decide(school.pk, door_id, foreign, "qr").reason == "qr_invalid"
+    assert decide(school.pk, door_id, "482914", "pin").reason == "unknown_credential"
+    forged = qr[:-4] + ("AAAA" if not qr.endswith("AAAA") else "BBBB")
+    assert decide(school.pk, door_id, forged, "qr").reason == "qr_invalid"
 
 
 def test_a_listed_person_missing_after_a_delta_makes_the_next_sync_full(

@@ -64,7 +64,7 @@ def test_the_snapshot_holds_what_decisions_need_and_no_more(
         {"id": person.pk, "school_id": person.school_id, "first_name": "Әлия",
          "last_name": "С", "blocked_at": None}
     ]  # fmt: skip
-    assert [c["value"] for c in data["cards"]] == [card.value]
+    assert [c["value"] for c in data["credentials"]] == [card.value]
     # the doors, groups and the turnstile with its secret (the gateway checks signatures)
     devices = {row["id"]: row for row in data["tables"]["devices"]}
     assert devices[turnstile.device.pk]["secret"] == turnstile.secret
@@ -87,12 +87,12 @@ def test_the_delta_brings_changes_and_deletions(
     # When the card is blocked and a door added, both come with the next sync
     services.block_credential(credential=card, by=None, reason="lost", lost=True)
     second = pull(gateway, same["cursor"])
-    assert [(c["id"], c["status"]) for c in second["cards"]] == [(card.pk, "lost")]
+    assert [(c["id"], c["status"]) for c in second["credentials"]] == [(card.pk, "lost")]
     assert "access_settings" in second["tables"]  # the rules version moved
     # When the card is deleted, its id leaves the full list the gateway keeps
     Credential.objects.filter(pk=card.pk).delete()
     third = pull(gateway, second["cursor"])
-    assert third["card_ids"] == []
+    assert third["credential_ids"] == []
 
 
 def test_a_garbage_cursor_starts_over(gateway: Terminal, groups: Any) -> None:
