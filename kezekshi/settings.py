@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "kezekshi.people",
     "kezekshi.privacy",
     "kezekshi.access",
+    "kezekshi.canteen",
     "kezekshi.devices",
     "kezekshi.edge",
     "kezekshi.notifications",
@@ -258,6 +259,8 @@ PRIVACY_REQUEST_LOG_SKIP = env_list(
         "/api/v1/access/",
         "/api/v1/devices/",
         "/api/v1/edge/",
+        # Payment providers' calls are stored whole by the canteen (ProviderRequest).
+        "/payments/",
     ],
 )
 

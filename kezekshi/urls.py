@@ -15,6 +15,8 @@ urlpatterns = [
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("app/", include("kezekshi.parents.urls")),
+    path("payments/", include("kezekshi.canteen.payment_urls")),
+    path("canteen/", include("kezekshi.canteen.urls")),
     path("", include("kezekshi.devices.urls")),
     path("", include("kezekshi.portal.urls")),
 ]

@@ -10,6 +10,7 @@ class Role(models.TextChoices):
     SCHOOL_ADMIN = "school_admin", _("School administrator")
     GUARD = "guard", _("Security guard")
     CASHIER = "cashier", _("Canteen cashier")
+    ACCOUNTANT = "accountant", _("Accountant")
     LIBRARIAN = "librarian", _("Librarian")
     CLASS_TEACHER = "class_teacher", _("Class teacher")
     SOCIAL_PEDAGOGUE = "social_pedagogue", _("Social pedagogue")
@@ -40,13 +41,18 @@ class Perm(models.TextChoices):
     WATCHLIST_MANAGE = "access.watchlist", _("Keep the watch list")
     ATTENDANCE_VIEW = "attendance.view", _("See attendance and time sheets")
     ATTENDANCE_EXCUSE = "attendance.excuse", _("Excuse absences and give exit permits")
+    CANTEEN_SELL = "canteen.sell", _("Sell at the canteen till")
+    CANTEEN_MANAGE = "canteen.manage", _("Manage the canteen: menu, wallets, overdrafts, refunds")
+    CANTEEN_REPORTS = "canteen.reports", _("See canteen reports, top-ups and reconciliations")
 
 
 _ALL_STAFF_VIEW = {Perm.PORTAL, Perm.PEOPLE_VIEW}
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.SCHOOL_ADMIN: frozenset(Perm),
     Role.GUARD: frozenset(_ALL_STAFF_VIEW | {Perm.ACCESS_GUARD, Perm.ACCESS_CARDS}),
-    Role.CASHIER: frozenset(_ALL_STAFF_VIEW),
+    Role.CASHIER: frozenset(_ALL_STAFF_VIEW | {Perm.CANTEEN_SELL}),
+    # The accountant reads the money: reports, top-ups and the providers' reconciliations.
+    Role.ACCOUNTANT: frozenset(_ALL_STAFF_VIEW | {Perm.CANTEEN_REPORTS}),
     Role.LIBRARIAN: frozenset(_ALL_STAFF_VIEW),
     # Class teachers see attendance of their own classes only (the pages narrow it).
     Role.CLASS_TEACHER: frozenset(_ALL_STAFF_VIEW | {Perm.ATTENDANCE_VIEW, Perm.ATTENDANCE_EXCUSE}),

@@ -733,6 +733,72 @@ register(
     not_personal=["id", "school", "recipient", "person", "key", "status", "channel", "created_at"],
 )
 
+# --- canteen: wallets and the ledger hold a pupil's money; providers are organisations ---
+register(
+    "canteen.PaymentProvider",
+    not_personal=[
+        "id", "code", "name", "protocol", "is_active", "username", "password_digest", "secret",
+        "allowed_networks", "max_amount", "created_at",
+    ],
+)  # fmt: skip
+register(
+    "canteen.Wallet",
+    subjects=[S.PUPIL],
+    financial=["balance", "overdraft_limit"],
+    not_personal=["id", "school", "pupil", "created_at", "updated_at"],
+)
+register("canteen.SystemAccount", not_personal=["id", "school", "kind", "provider"])
+register(
+    "canteen.LedgerTransaction",
+    subjects=[S.PUPIL],
+    # What a child bought, when, and what their parents paid in: the wallet's history.
+    financial=["kind", "amount", "booked_at", "description", "reason", "shortfall"],
+    not_personal=[
+        "id", "school", "external_id", "created_at", "provider", "provider_txn_id", "reverses",
+        "created_by",
+    ],
+)  # fmt: skip
+register(
+    "canteen.Entry",
+    subjects=[S.PUPIL],
+    financial=["amount"],
+    not_personal=["id", "school", "transaction", "wallet", "account"],
+)
+register(
+    "canteen.ProviderRequest",
+    subjects=[S.PUPIL],
+    # The agent's call names the personal account and the sum; a check's answer the
+    # child's masked name.
+    financial=["query", "body", "response_body"],
+    not_personal=[
+        "id", "protocol", "provider", "school", "method", "path", "content_type", "signature",
+        "remote_addr", "received_at", "command", "txn_id", "status_code", "result",
+        "answered_at",
+    ],
+)  # fmt: skip
+register(
+    "canteen.ProviderAnswer",
+    subjects=[S.PUPIL],
+    financial=["body"],
+    not_personal=[
+        "id", "provider", "command", "txn_id", "school", "transaction", "request",
+        "status_code", "content_type", "created_at",
+    ],
+)  # fmt: skip
+register(
+    "canteen.Reconciliation",
+    not_personal=[
+        "id", "provider", "date", "file_name", "file_sha256", "imported_at", "imported_by",
+        "their_count", "their_total", "our_count", "our_total", "matched",
+    ],
+)  # fmt: skip
+register(
+    "canteen.ReconciliationLine",
+    subjects=[S.PUPIL],
+    financial=["account", "their_amount", "our_amount", "their_at"],
+    not_personal=["id", "reconciliation", "school", "kind", "txn_id", "transaction"],
+)
+
 # ==== Uses: which feature needs which categories, for which purpose ===================
 
 use(
@@ -822,6 +888,22 @@ use(
     _("Telling guardians when their child enters or leaves, and the in-app notification feed"),
     purpose=P.NOTIFICATIONS,
     categories=[C.NAME, C.PRESENCE, C.CONTACT, C.MESSAGES],
+)
+
+use(
+    "canteen.wallets",
+    _(
+        "Canteen wallets: top-ups by payment agents, banks and cards, purchases, balances "
+        "and movements in the parents' app, reconciliation with the providers' registers"
+    ),
+    purpose=P.PAYMENTS,
+    categories=[C.NAME, C.FINANCIAL, C.EDUCATION],
+)
+use(
+    "notifications.canteen",
+    _("Telling guardians of each top-up of their child's canteen balance"),
+    purpose=P.NOTIFICATIONS,
+    categories=[C.NAME, C.FINANCIAL, C.CONTACT, C.MESSAGES],
 )
 
 # ==== Third-party apps that hold personal data (not tagged field by field) ============

@@ -93,7 +93,8 @@ def test_our_models_are_the_kezekshi_apps_and_only_them() -> None:
     assert not labels & {"otp_totp.TOTPDevice", "sessions.Session", "admin.LogEntry"}
     assert all(
         label.split(".")[0]
-        in {"core", "accounts", "people", "privacy", "access", "devices", "edge", "notifications"}
+        in {"core", "accounts", "people", "privacy", "access", "canteen", "devices", "edge"}
+        | {"notifications"}
         for label in labels
     )
 

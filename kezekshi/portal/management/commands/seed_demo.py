@@ -48,6 +48,7 @@ STAFF_POSITIONS = {
     Role.SCHOOL_ADMIN: "Директор",
     Role.GUARD: "Күзетші",
     Role.CASHIER: "Асхана кассирі",
+    Role.ACCOUNTANT: "Бухгалтер",
     Role.LIBRARIAN: "Кітапханашы",
     Role.CLASS_TEACHER: "Сынып жетекшісі",
     Role.SOCIAL_PEDAGOGUE: "Әлеуметтік педагог",

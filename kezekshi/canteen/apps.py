@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CanteenConfig(AppConfig):
+    name = "kezekshi.canteen"
+    label = "canteen"
+    verbose_name = _("Canteen")

@@ -1,0 +1,82 @@
+"""Register a payment provider, or change one, and print its new credentials once.
+
+    manage.py payment_provider kaspi --name "Kaspi.kz" --protocol kaspi \
+        --allow 194.187.247.0/24 --allow 10.0.0.5
+
+Kaspi- and OSMP-style agents get a login and a random password (HTTP basic); a
+CloudPayments-style acquirer gets a signing secret. ``--new-credentials`` makes new ones
+for an existing provider (the old stop working at once). Only a digest of the password
+is kept; the secret is kept encrypted, since every signature must be recomputed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from kezekshi.canteen.models import PaymentProvider
+from kezekshi.canteen.payments.common import networks, password_digest
+
+
+class Command(BaseCommand):
+    help = "Register or change a payment provider (credentials are printed once)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("code", help="short code, e.g. kaspi, qiwi, cloudpayments")
+        parser.add_argument("--name")
+        parser.add_argument("--protocol", choices=PaymentProvider.Protocol.values)
+        parser.add_argument(
+            "--allow", action="append", default=None, help="an allowed source address or network"
+        )
+        parser.add_argument("--max-amount", help="the largest single payment, e.g. 500000.00")
+        parser.add_argument("--new-credentials", action="store_true")
+        parser.add_argument("--deactivate", action="store_true")
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        provider = PaymentProvider.objects.filter(code=options["code"]).first()
+        created = provider is None
+        if provider is None:
+            if not options["protocol"]:
+                raise CommandError("A new provider needs --protocol.")
+            provider = PaymentProvider(
+                code=options["code"], name=options["name"] or options["code"]
+            )
+        if options["protocol"]:
+            provider.protocol = options["protocol"]
+        if options["name"]:
+            provider.name = options["name"]
+        if options["allow"] is not None:
+            text = "\n".join(options["allow"])
+            try:
+                networks(text)
+            except ValueError as exc:
+                raise CommandError(f"--allow: {exc}") from exc
+            provider.allowed_networks = text
+        if options["max_amount"]:
+            try:
+                provider.max_amount = Decimal(options["max_amount"]).quantize(Decimal("0.01"))
+            except InvalidOperation as exc:
+                raise CommandError("--max-amount is not an amount.") from exc
+        provider.is_active = not options["deactivate"]
+        credentials = ""
+        if created or options["new_credentials"]:
+            if provider.protocol == PaymentProvider.Protocol.CLOUDPAYMENTS:
+                provider.secret = secrets.token_urlsafe(32)
+                credentials = f"signing secret: {provider.secret}"
+            else:
+                password = secrets.token_urlsafe(24)
+                provider.username = provider.username or provider.code
+                provider.password_digest = password_digest(password)
+                credentials = f"login: {provider.username}  password: {password}"
+        provider.full_clean()
+        provider.save()
+        self.stdout.write(
+            f"{'Created' if created else 'Changed'} {provider.code} ({provider.protocol})."
+        )
+        if credentials:
+            self.stdout.write(f"  {credentials}  (shown once; give it to the provider)")

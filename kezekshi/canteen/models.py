@@ -1,0 +1,422 @@
+"""The canteen's money: wallets, the school's system accounts, the double-entry ledger,
+payment providers, what they sent us and what we answered, and the daily reconciliations.
+
+Money is ``Decimal`` KZT with 2 places, never a float. Every movement is one
+``LedgerTransaction`` with two or more ``Entry`` rows that sum to zero (services.py makes
+sure). Ledger rows are append-only three ways: the models refuse updates and deletes,
+database triggers refuse them too (migration 0002), and ``manage.py canteen_verify``
+checks that every cached wallet balance equals the sum of its entries.
+See docs/canteen.md.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from kezekshi.core.crypto import EncryptedTextField
+from kezekshi.core.models import School, SchoolOwned
+from kezekshi.people.models import Pupil
+from kezekshi.privacy.models import AppendOnlyError, AppendOnlyQuerySet
+
+ZERO = Decimal("0.00")
+
+
+def money(verbose_name: Any, **options: Any) -> models.DecimalField[Any, Any]:
+    """A KZT amount: up to 999,999,999,999.99, two places."""
+    return models.DecimalField(verbose_name, max_digits=14, decimal_places=2, **options)
+
+
+class PaymentProvider(models.Model):
+    """A bank, payment agent or card acquirer that tops wallets up (platform-wide).
+
+    Kaspi- and OSMP-style agents sign in with HTTP basic (``username`` and a password kept
+    only as a keyed digest); a CloudPayments-style acquirer signs each body with
+    ``secret`` (kept encrypted: the signature must be recomputed). Calls are accepted only
+    from ``allowed_networks``.
+    """
+
+    class Protocol(models.TextChoices):
+        KASPI = "kaspi", _("Kaspi-style check/pay (JSON answers)")
+        OSMP = "osmp", _("OSMP/QIWI check/pay (XML answers)")
+        CLOUDPAYMENTS = "cloudpayments", _("CloudPayments-style card webhooks")
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    protocol = models.CharField(_("protocol"), max_length=20, choices=Protocol.choices)
+    is_active = models.BooleanField(_("active"), default=True)
+    username = models.CharField(_("login (HTTP basic)"), max_length=100, blank=True)
+    password_digest = models.CharField(max_length=64, blank=True, editable=False)
+    secret = EncryptedTextField(_("signing secret"), blank=True)
+    # One network per line (or comma-separated), e.g. 194.187.247.0/24; empty: nobody.
+    allowed_networks = models.TextField(_("allowed source networks"), blank=True)
+    max_amount = money(_("largest payment"), default=Decimal("500000.00"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("payment provider")
+        verbose_name_plural = _("payment providers")
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["protocol", "username"],
+                condition=~Q(username=""),
+                name="provider_login_unique_per_protocol",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Wallet(SchoolOwned):
+    """A pupil's canteen balance, found by the pupil's personal account number.
+
+    ``balance`` is a cache of the sum of the wallet's ledger entries, changed only by
+    ``canteen.services`` in the same transaction as those entries. It never goes below
+    ``-overdraft_limit`` (0 unless the school allows an overdraft), except when a card
+    payment already spent is refunded by the bank (see docs/canteen.md).
+    """
+
+    pupil = models.OneToOneField(
+        Pupil, on_delete=models.PROTECT, related_name="wallet", verbose_name=_("pupil")
+    )
+    balance = money(_("balance"), default=ZERO)
+    overdraft_limit = money(_("overdraft allowed"), default=ZERO)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("wallet")
+        verbose_name_plural = _("wallets")
+        constraints = [
+            models.UniqueConstraint(fields=["school", "pupil"], name="wallet_unique_per_pupil"),
+            models.CheckConstraint(
+                condition=Q(overdraft_limit__gte=0), name="wallet_overdraft_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pupil.account_number} {self.balance}"
+
+    @property
+    def account_number(self) -> str:
+        return self.pupil.account_number
+
+
+class SystemAccount(SchoolOwned):
+    """One of the school's own accounts: a provider's clearing account (money a provider
+    has taken for the school and owes it), canteen revenue, the free-meal fund, refunds.
+
+    No cached balance: every sale of a school touches its revenue account, and a cached
+    balance there would make all sales wait for one row. The balance is the sum of entries.
+    """
+
+    class Kind(models.TextChoices):
+        CLEARING = "clearing", _("Provider clearing")
+        REVENUE = "revenue", _("Canteen revenue")
+        FREE_MEAL_FUND = "free_meal_fund", _("Free-meal fund")
+        REFUNDS = "refunds", _("Refunds")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    provider = models.ForeignKey(
+        PaymentProvider,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("payment provider"),
+    )
+
+    class Meta:
+        verbose_name = _("system account")
+        verbose_name_plural = _("system accounts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "kind"],
+                condition=Q(provider__isnull=True),
+                name="system_account_unique_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["school", "provider"],
+                condition=Q(provider__isnull=False),
+                name="system_account_unique_clearing",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="clearing", provider__isnull=False)
+                | (~Q(kind="clearing") & Q(provider__isnull=True)),
+                name="system_account_clearing_has_provider",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        label = self.get_kind_display()
+        return f"{label} ({self.provider})" if self.provider_id else str(label)
+
+
+class AppendOnlyRow(models.Model):
+    """A ledger row: written once, never changed or deleted by the application."""
+
+    objects: ClassVar[Any] = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} rows cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError(f"{type(self).__name__} rows cannot be deleted")
+
+
+class LedgerTransaction(SchoolOwned, AppendOnlyRow):
+    """One movement of money: its entries (two or more) sum to zero.
+
+    ``external_id`` is the idempotency key of whoever asked (``<provider>:<txn_id>`` for a
+    top-up, the till's transaction id for a sale…), unique per school and kind: a replay
+    finds the original instead of booking again.
+    """
+
+    class Kind(models.TextChoices):
+        TOPUP = "topup", _("Top-up")
+        TOPUP_REFUND = "topup_refund", _("Top-up refunded by the bank")
+        SALE = "sale", _("Purchase")
+        SALE_VOID = "sale_void", _("Purchase voided")
+        SALE_REFUND = "sale_refund", _("Purchase refunded")
+        TRANSFER = "transfer", _("Transfer between siblings")
+        FREE_MEAL = "free_meal", _("Free meal")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    external_id = models.CharField(_("external id"), max_length=100)
+    amount = money(_("amount"))
+    booked_at = models.DateTimeField(_("booked at"))
+    created_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+    provider = models.ForeignKey(
+        PaymentProvider,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("payment provider"),
+    )
+    provider_txn_id = models.CharField(_("provider's transaction id"), max_length=40, blank=True)
+    reverses = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversals",
+        verbose_name=_("reverses"),
+    )
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    # A bank refund of a top-up already spent: what the wallet did not hold.
+    shortfall = money(_("shortfall"), default=ZERO)
+
+    class Meta:
+        verbose_name = _("ledger transaction")
+        verbose_name_plural = _("ledger transactions")
+        ordering = ["-booked_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "kind", "external_id"], name="ledger_transaction_once"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_amount_positive"),
+            models.CheckConstraint(condition=~Q(external_id=""), name="ledger_has_external_id"),
+        ]
+        indexes = [
+            models.Index(fields=["school", "kind", "booked_at"]),
+            models.Index(fields=["provider", "booked_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount} ({self.external_id})"
+
+
+class Entry(SchoolOwned, AppendOnlyRow):
+    """One side of a transaction: ``amount`` (signed) on a wallet or a system account."""
+
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="entries"
+    )
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+    )
+    account = models.ForeignKey(
+        SystemAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+    )
+    amount = money(_("amount"))
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(wallet__isnull=False, account__isnull=True)
+                | Q(wallet__isnull=True, account__isnull=False),
+                name="entry_on_one_account",
+            ),
+            models.CheckConstraint(condition=~Q(amount=0), name="entry_not_zero"),
+        ]
+        indexes = [
+            models.Index(fields=["school", "wallet", "transaction"]),
+            models.Index(fields=["school", "account"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount}"
+
+
+class ProviderRequest(models.Model):
+    """A call from a payment provider, stored (and committed) before anything else is done
+    with it; the answer is added once it is sent. Credentials are never stored."""
+
+    protocol = models.CharField(max_length=20, choices=PaymentProvider.Protocol.choices)
+    provider = models.ForeignKey(
+        PaymentProvider, on_delete=models.PROTECT, null=True, blank=True, related_name="requests"
+    )
+    school = models.ForeignKey(
+        School, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=200)
+    query = models.TextField(blank=True)
+    body = models.BinaryField(blank=True, default=b"")
+    content_type = models.CharField(max_length=100, blank=True)
+    signature = models.CharField(max_length=200, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    command = models.CharField(max_length=20, blank=True)
+    txn_id = models.CharField(max_length=40, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    result = models.CharField(max_length=10, blank=True)
+    response_body = models.BinaryField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("provider request")
+        verbose_name_plural = _("provider requests")
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["provider", "txn_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.protocol} {self.command} {self.txn_id}"
+
+
+class ProviderAnswer(models.Model):
+    """The answer given to a provider's ``command`` for its ``txn_id``, byte for byte.
+
+    Unique per provider, command and transaction: a repeated call gets these bytes back,
+    and two identical calls at once write one row (the second waits, then reads it).
+    """
+
+    provider = models.ForeignKey(PaymentProvider, on_delete=models.PROTECT, related_name="+")
+    command = models.CharField(max_length=20)
+    txn_id = models.CharField(max_length=40)
+    school = models.ForeignKey(
+        School, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    request = models.ForeignKey(ProviderRequest, on_delete=models.PROTECT, related_name="+")
+    status_code = models.PositiveSmallIntegerField(default=200)
+    content_type = models.CharField(max_length=100)
+    body = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("answer to a provider")
+        verbose_name_plural = _("answers to providers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "command", "txn_id"], name="provider_answer_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.command} {self.txn_id}"
+
+
+class Reconciliation(models.Model):
+    """One provider's register for one day, compared with our ledger (platform-wide: a
+    register covers every school; its lines carry their school)."""
+
+    provider = models.ForeignKey(
+        PaymentProvider,
+        on_delete=models.PROTECT,
+        related_name="reconciliations",
+        verbose_name=_("payment provider"),
+    )
+    date = models.DateField(_("day"))
+    file_name = models.CharField(_("file"), max_length=200)
+    file_sha256 = models.CharField(max_length=64)
+    imported_at = models.DateTimeField(_("imported"), auto_now_add=True)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    their_count = models.PositiveIntegerField(_("payments in the register"), default=0)
+    their_total = money(_("total in the register"), default=ZERO)
+    our_count = models.PositiveIntegerField(_("payments in our ledger"), default=0)
+    our_total = money(_("total in our ledger"), default=ZERO)
+    matched = models.PositiveIntegerField(_("matched"), default=0)
+
+    class Meta:
+        verbose_name = _("reconciliation")
+        verbose_name_plural = _("reconciliations")
+        ordering = ["-date", "-id"]
+        indexes = [models.Index(fields=["provider", "date"])]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.date}"
+
+
+class ReconciliationLine(models.Model):
+    """One mismatch found by a reconciliation. ``school`` is empty when the register names
+    an account we do not know (only the platform operator sees those)."""
+
+    class Kind(models.TextChoices):
+        MISSING_OURS = "missing_ours", _("In the register, not in our ledger")
+        MISSING_THEIRS = "missing_theirs", _("In our ledger, not in the register")
+        AMOUNT_DIFFERS = "amount_differs", _("Amounts differ")
+
+    reconciliation = models.ForeignKey(
+        Reconciliation, on_delete=models.CASCADE, related_name="lines"
+    )
+    school = models.ForeignKey(
+        School, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(_("mismatch"), max_length=20, choices=Kind.choices)
+    txn_id = models.CharField(_("provider's transaction id"), max_length=40)
+    account = models.CharField(_("personal account"), max_length=40, blank=True)
+    their_amount = money(_("amount in the register"), null=True, blank=True)
+    our_amount = money(_("amount in our ledger"), null=True, blank=True)
+    their_at = models.DateTimeField(_("time in the register"), null=True, blank=True)
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("reconciliation mismatch")
+        verbose_name_plural = _("reconciliation mismatches")
+        ordering = ["kind", "txn_id"]
+        indexes = [models.Index(fields=["school", "reconciliation"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.txn_id}"

@@ -1,0 +1,152 @@
+"""Reads of the canteen's money, always scoped by school (or by the parent's own child),
+and the checks ``manage.py canteen_verify`` runs over the whole ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum
+
+from kezekshi.canteen.models import (
+    ZERO,
+    Entry,
+    LedgerTransaction,
+    Reconciliation,
+    ReconciliationLine,
+    Wallet,
+)
+from kezekshi.canteen.money import CENT
+from kezekshi.core.models import School
+from kezekshi.people.models import Pupil
+
+MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
+# SQLite keeps decimals as binary floats: a balance of 0 may be stored a hair below it.
+HALF_TIYN = Decimal("0.005")
+
+
+def wallet_of(pupil: Pupil) -> Wallet | None:
+    return Wallet.objects.filter(pupil=pupil, school_id=pupil.school_id).first()
+
+
+def movements(wallet: Wallet, *, limit: int = 50) -> QuerySet[Entry]:
+    """The wallet's entries, newest booking first, with their transactions."""
+    return (
+        Entry.objects.filter(school_id=wallet.school_id, wallet=wallet)
+        .select_related("transaction")
+        .order_by("-transaction__booked_at", "-id")[:limit]
+    )
+
+
+def ledger_sum(wallet: Wallet) -> Decimal:
+    total = Entry.objects.filter(school_id=wallet.school_id, wallet=wallet).aggregate(
+        total=Sum("amount")
+    )["total"]
+    return _tiyn(total or ZERO)
+
+
+def _tiyn(amount: Decimal) -> Decimal:
+    return Decimal(amount).quantize(CENT)
+
+
+def wallets_in_debt(school: School) -> QuerySet[Wallet]:
+    """Wallets below their overdraft: a card refund of a top-up that was spent already."""
+    return (
+        Wallet.objects.filter(school=school, balance__lt=-F("overdraft_limit") - HALF_TIYN)
+        .select_related("pupil__person", "pupil__school_class")
+        .order_by("balance")
+    )
+
+
+def reconciliations_for(school: School) -> QuerySet[Reconciliation]:
+    """Every reconciliation run, with how many of its mismatches are this school's."""
+    return Reconciliation.objects.select_related("provider").annotate(
+        mismatches=Count("lines", filter=Q(lines__school=school))
+    )
+
+
+def mismatches_of(reconciliation: Reconciliation, school: School) -> QuerySet[ReconciliationLine]:
+    return reconciliation.lines.filter(school=school).select_related("transaction")
+
+
+# --- checks of the whole ledger ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerCheck:
+    transactions: int
+    entries: int
+    debits: Decimal  # the sum of the negative entries, as a positive number
+    credits: Decimal  # the sum of the positive entries
+    unbalanced: list[int]  # transactions whose entries do not sum to zero (or are < 2)
+    wrong_balances: list[tuple[int, Decimal, Decimal]]  # wallet, cached, ledger sum
+    below_floor: list[tuple[int, Decimal, Decimal]]  # wallet, balance, overdraft (no refund)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.debits == self.credits
+            and not self.unbalanced
+            and not self.wrong_balances
+            and not self.below_floor
+        )
+
+
+def check_ledger(*, school: School | None = None) -> LedgerCheck:
+    """Debits equal credits, every transaction balances, every cached balance equals its
+    entries. Read-only; safe while others book (each check reads one consistent state per
+    query, so a booking committed in between may show as a difference: run it again)."""
+    entries = Entry.objects.all()
+    transactions = LedgerTransaction.objects.all()
+    wallets = Wallet.objects.all()
+    if school is not None:
+        entries = entries.filter(school=school)
+        transactions = transactions.filter(school=school)
+        wallets = wallets.filter(school=school)
+    # Sums are compared here, in Decimal, rather than in SQL: SQLite keeps decimals as
+    # binary floats, whose sums are a hair off whole tiyn.
+    debits, credits, count = ZERO, ZERO, 0
+    per_transaction = (
+        entries.order_by().values("transaction").annotate(total=Sum("amount"), legs=Count("id"))
+    )
+    unbalanced = []
+    for row in per_transaction.iterator(chunk_size=5000):
+        count += row["legs"]
+        if row["legs"] < 2 or _tiyn(row["total"]) != 0:
+            unbalanced.append(row["transaction"])
+    for amount in entries.values_list("amount", flat=True).iterator(chunk_size=5000):
+        if amount < 0:
+            debits -= amount
+        else:
+            credits += amount
+    empty = transactions.filter(entries__isnull=True).values_list("pk", flat=True)
+    unbalanced = sorted([*unbalanced, *empty])
+    sums = dict(
+        entries.filter(wallet__isnull=False)
+        .order_by()
+        .values("wallet")
+        .annotate(total=Sum("amount"))
+        .values_list("wallet", "total")
+    )
+    wrong = [
+        (pk, cached, _tiyn(sums.get(pk) or ZERO))
+        for pk, cached in wallets.values_list("pk", "balance").iterator(chunk_size=5000)
+        if cached != _tiyn(sums.get(pk) or ZERO)
+    ]
+    refunded = LedgerTransaction.objects.filter(
+        kind=LedgerTransaction.Kind.TOPUP_REFUND, shortfall__gt=0
+    ).values("entries__wallet")
+    below = list(
+        wallets.filter(balance__lt=-F("overdraft_limit") - HALF_TIYN)
+        .exclude(pk__in=refunded)
+        .values_list("pk", "balance", "overdraft_limit")
+    )
+    return LedgerCheck(
+        transactions=transactions.count(),
+        entries=count,
+        debits=debits,
+        credits=credits,
+        unbalanced=unbalanced,
+        wrong_balances=wrong,
+        below_floor=below,
+    )

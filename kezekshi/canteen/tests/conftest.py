@@ -1,0 +1,208 @@
+"""Fixtures of the canteen: payment providers with known credentials, agents that call
+our endpoints as a real agent would (query strings, HTTP basic, a source address), a
+card acquirer that signs its bodies, and a family whose children have wallets."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from kezekshi.canteen import services
+from kezekshi.canteen.models import PaymentProvider, Wallet
+from kezekshi.canteen.payments.cloudpayments.views import signature
+from kezekshi.canteen.payments.common import password_digest
+from kezekshi.canteen.triggers import create_ledger_triggers, drop_ledger_triggers
+from kezekshi.people.models import Pupil
+from kezekshi.privacy.tests.family import Family, make_family
+
+ALMATY = ZoneInfo("Asia/Almaty")
+AGENT_ADDRESS = "194.187.247.10"
+AGENT_PASSWORD = "agent-password-0123456789"
+CARD_SECRET = "acquirer-secret-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _ledger_can_be_flushed(request: Any) -> Any:
+    """A transactional test ends with a flush (DELETE FROM every table on SQLite), which
+    the ledger's triggers refuse: lift them for that flush, as the privacy ledgers'
+    fixture does (a test that needs them puts them back: ``ledger_triggers``)."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (
+        "transactional_db" in request.fixturenames
+        or "live_server" in request.fixturenames
+        or (marker is not None and marker.kwargs.get("transaction", False))
+    )
+    if transactional:
+        with connection.cursor() as cursor:
+            drop_ledger_triggers(connection, cursor)
+
+
+@pytest.fixture
+def ledger_triggers(db: None) -> None:
+    """The append-only triggers, as migration 0002 made them (a transactional test run
+    before in this worker may have lifted them)."""
+    with connection.cursor() as cursor:
+        create_ledger_triggers(connection, cursor)
+
+
+def make_provider(code: str, protocol: str, **fields: Any) -> PaymentProvider:
+    defaults: dict[str, Any] = {
+        "name": f"{code.title()} Bank",
+        "protocol": protocol,
+        "allowed_networks": "194.187.247.0/24\n2a00:1450::/32",
+    }
+    if protocol == PaymentProvider.Protocol.CLOUDPAYMENTS:
+        defaults["secret"] = CARD_SECRET
+    else:
+        defaults["username"] = code
+        defaults["password_digest"] = password_digest(AGENT_PASSWORD)
+    return PaymentProvider.objects.create(code=code, **{**defaults, **fields})
+
+
+@pytest.fixture
+def kaspi(db: None) -> PaymentProvider:
+    return make_provider("kaspi", PaymentProvider.Protocol.KASPI)
+
+
+@pytest.fixture
+def qiwi(db: None) -> PaymentProvider:
+    return make_provider("qiwi", PaymentProvider.Protocol.OSMP)
+
+
+@pytest.fixture
+def card(db: None) -> PaymentProvider:
+    return make_provider("cloudpayments", PaymentProvider.Protocol.CLOUDPAYMENTS)
+
+
+@dataclass
+class Agent:
+    """A payment agent: GETs our endpoint with its login and from its own address."""
+
+    path: str
+    username: str
+    password: str = AGENT_PASSWORD
+    address: str = AGENT_ADDRESS
+    client: Client = field(default_factory=lambda: Client(HTTP_ACCEPT_LANGUAGE="en"))
+
+    def headers(self) -> dict[str, str]:
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    def call(self, **params: str) -> Any:
+        return self.client.get(
+            f"{self.path}?{urlencode(params)}",
+            headers=self.headers(),  # type: ignore[arg-type]
+            REMOTE_ADDR=self.address,
+        )
+
+    def post(self, **params: str) -> Any:
+        return self.client.post(
+            self.path,
+            data=urlencode(params),
+            content_type="application/x-www-form-urlencoded",
+            headers=self.headers(),  # type: ignore[arg-type]
+            REMOTE_ADDR=self.address,
+        )
+
+    def check(self, account: str, amount: str = "500.00", txn_id: str = "1001") -> Any:
+        return self.call(command="check", txn_id=txn_id, account=account, sum=amount)
+
+    def pay(
+        self,
+        account: str,
+        amount: str = "500.00",
+        txn_id: str = "1001",
+        txn_date: str = "20250904081500",
+    ) -> Any:
+        return self.call(
+            command="pay", txn_id=txn_id, txn_date=txn_date, account=account, sum=amount
+        )
+
+
+@pytest.fixture
+def kaspi_agent(kaspi: PaymentProvider) -> Agent:
+    return Agent("/payments/kaspi/", username="kaspi")
+
+
+@pytest.fixture
+def osmp_agent(qiwi: PaymentProvider) -> Agent:
+    return Agent("/payments/osmp/", username="qiwi")
+
+
+@dataclass
+class Acquirer:
+    """A card acquirer: POSTs form bodies signed with base64(HMAC-SHA256(body, secret))."""
+
+    secret: str = CARD_SECRET
+    address: str = AGENT_ADDRESS
+    client: Client = field(default_factory=lambda: Client(HTTP_ACCEPT_LANGUAGE="en"))
+
+    def send(
+        self, kind: str, fields: dict[str, str], *, sign: str | None = None, as_json: bool = False
+    ) -> Any:
+        if as_json:
+            body = json.dumps(fields).encode()
+            content_type = "application/json"
+        else:
+            body = urlencode(fields).encode()
+            content_type = "application/x-www-form-urlencoded"
+        header = sign if sign is not None else signature(body, self.secret)
+        return self.client.post(
+            f"/payments/cloudpayments/{kind}/",
+            data=body,
+            content_type=content_type,
+            headers={"Content-HMAC": header},  # type: ignore[arg-type]
+            REMOTE_ADDR=self.address,
+        )
+
+
+@pytest.fixture
+def acquirer(card: PaymentProvider) -> Acquirer:
+    return Acquirer()
+
+
+@pytest.fixture
+def family(pupil: Pupil) -> Family:
+    return make_family(pupil)
+
+
+@pytest.fixture
+def wallet(pupil: Pupil) -> Wallet:
+    return services.wallet_for(pupil=pupil)
+
+
+def almaty(text: str) -> dt.datetime:
+    """``"2025-09-04 08:15"`` in Almaty, as an aware time."""
+    return dt.datetime.fromisoformat(text).replace(tzinfo=ALMATY)
+
+
+def top_up(
+    wallet: Wallet,
+    provider: PaymentProvider,
+    amount: str,
+    txn_id: str,
+    at: str = "2025-09-04 08:15",
+) -> services.Booked:
+    return services.credit_topup(
+        wallet=wallet,
+        provider=provider,
+        amount=Decimal(amount),
+        txn_id=txn_id,
+        booked_at=almaty(at),
+    )
+
+
+def balance(wallet: Wallet) -> Decimal:
+    wallet.refresh_from_db()
+    return wallet.balance

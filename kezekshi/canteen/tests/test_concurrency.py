@@ -1,0 +1,147 @@
+"""Money under concurrency: identical pays at the same instant, sales racing for the last
+tenge, transfers crossing each other. Real threads on a committed database (transactional
+tests), on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import OperationalError, close_old_connections, connection
+
+from kezekshi.canteen import selectors, services
+from kezekshi.canteen.models import LedgerTransaction, PaymentProvider, ProviderAnswer, Wallet
+from kezekshi.canteen.tests.conftest import Agent, balance, top_up
+from kezekshi.core.errors import ServiceError
+from kezekshi.people.models import Pupil
+from kezekshi.privacy.tests.family import Family
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def at_once(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run ``work(i)`` in ``count`` threads released together; their results (or errors)."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = _retrying(lambda: work(index))
+        except BaseException as error:  # reported by the caller's assertions
+            results[index] = error
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def _retrying(call: Callable[[], Any]) -> Any:
+    """SQLite's in-memory test database shares one cache between threads, where a second
+    writer is told "locked" at once instead of waiting as a file database does (20 s,
+    settings.py); such a writer retries, as an agent that got an error would. The
+    in-memory database's lock error reaches the test client as a 500 answer."""
+    for _attempt in range(500):
+        try:
+            result = call()
+        except OperationalError as error:
+            if connection.vendor != "sqlite" or "locked" not in str(error):
+                raise
+        else:
+            if connection.vendor != "sqlite" or getattr(result, "status_code", 200) != 500:
+                return result
+        threading.Event().wait(0.005)
+    return call()
+
+
+def test_two_identical_pays_at_the_same_instant_credit_once(
+    kaspi_agent: Agent, pupil: Pupil
+) -> None:
+    responses = at_once(
+        6,
+        lambda _i: Agent(kaspi_agent.path, "kaspi").pay(
+            pupil.account_number, "500.00", txn_id="7001"
+        ),
+    )
+
+    answers = [response.content for response in responses]
+
+    assert all(isinstance(answer, bytes) for answer in answers), answers
+    assert len(set(answers)) == 1
+    assert b'"result":0' in answers[0]
+    assert LedgerTransaction.objects.count() == 1
+    assert ProviderAnswer.objects.count() == 1
+    assert balance(Wallet.objects.get(pupil=pupil)) == Decimal("500.00")
+    assert selectors.check_ledger().ok
+
+
+def test_sales_racing_for_the_last_tenge_never_overspend(
+    pupil: Pupil, kaspi: PaymentProvider
+) -> None:
+    wallet = services.wallet_for(pupil=pupil)
+    top_up(wallet, kaspi, "1000.00", "K1")
+
+    def sell(index: int) -> Any:
+        return services.charge_sale(
+            wallet=wallet, amount=Decimal("300.00"), external_id=f"till-{index}", items="Ас"
+        )
+
+    results = at_once(8, sell)
+
+    sold = [r for r in results if isinstance(r, services.Booked)]
+    refused = [r for r in results if isinstance(r, ServiceError)]
+    assert len(sold) == 3 and len(refused) == 5, results
+    assert all(r.code == "insufficient_funds" for r in refused)
+    assert balance(wallet) == Decimal("100.00")
+    assert selectors.check_ledger().ok
+
+
+def test_one_sale_sent_by_several_tills_at_once_is_charged_once(
+    pupil: Pupil, kaspi: PaymentProvider
+) -> None:
+    wallet = services.wallet_for(pupil=pupil)
+    top_up(wallet, kaspi, "1000.00", "K1")
+
+    results = at_once(
+        6,
+        lambda _i: services.charge_sale(
+            wallet=wallet, amount=Decimal("250.00"), external_id="till-77", items="Ас"
+        ),
+    )
+
+    assert all(isinstance(r, services.Booked) for r in results), results
+    assert len({r.transaction.pk for r in results}) == 1
+    assert sum(not r.replayed for r in results) == 1
+    assert balance(wallet) == Decimal("750.00")
+
+
+def test_transfers_crossing_each_other_neither_deadlock_nor_lose_money(
+    family: Family, kaspi: PaymentProvider
+) -> None:
+    first = services.wallet_for(pupil=family.first)
+    second = services.wallet_for(pupil=family.second)
+    top_up(first, kaspi, "1000.00", "K1")
+    top_up(second, kaspi, "1000.00", "K2")
+
+    def move(index: int) -> Any:
+        source, target = (first, second) if index % 2 else (second, first)
+        return services.transfer_between_siblings(
+            source=source, target=target, amount=Decimal("10.00"), by=family.mother,
+            external_id=f"t{index}",
+        )  # fmt: skip
+
+    results = at_once(10, move)
+
+    assert all(isinstance(r, services.Booked) for r in results), results
+    assert balance(first) + balance(second) == Decimal("2000.00")
+    assert balance(first) == Decimal("1000.00")
+    assert selectors.check_ledger().ok
