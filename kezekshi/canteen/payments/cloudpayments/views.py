@@ -41,7 +41,14 @@ TRANSACTION_ID = re.compile(r"^[0-9]{1,20}$")
 
 
 def _answer(code: int, status: int = 200) -> Processed:
-    return Processed(Answer(json.dumps({"code": code}).encode(), CONTENT_TYPE, str(code), status))
+    return Processed(
+        Answer(
+            json.dumps({"code": code}, separators=(",", ":")).encode(),
+            CONTENT_TYPE,
+            str(code),
+            status,
+        )
+    )
 
 
 def signature(body: bytes, secret: str) -> str:
