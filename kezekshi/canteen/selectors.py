@@ -50,7 +50,8 @@ def _tiyn(amount: Decimal) -> Decimal:
 
 
 def wallets_in_debt(school: School) -> QuerySet[Wallet]:
-    """Wallets below their overdraft: a card refund of a top-up that was spent already."""
+    """Wallets below their overdraft: a card refund of a top-up that was spent already,
+    or an overdraft lowered below the debt."""
     return (
         Wallet.objects.filter(school=school, balance__lt=-F("overdraft_limit") - HALF_TIYN)
         .select_related("pupil__person", "pupil__school_class")
@@ -82,16 +83,10 @@ class LedgerCheck:
     credits: Decimal  # the sum of the positive entries
     unbalanced: list[int]  # transactions whose entries do not sum to zero (or are < 2)
     wrong_balances: list[tuple[int, Decimal, Decimal]]  # wallet, cached, ledger sum
-    below_floor: list[tuple[int, Decimal, Decimal]]  # wallet, balance, overdraft (no refund)
 
     @property
     def ok(self) -> bool:
-        return (
-            self.debits == self.credits
-            and not self.unbalanced
-            and not self.wrong_balances
-            and not self.below_floor
-        )
+        return self.debits == self.credits and not self.unbalanced and not self.wrong_balances
 
 
 def check_ledger(*, school: School | None = None) -> LedgerCheck:
@@ -135,14 +130,6 @@ def check_ledger(*, school: School | None = None) -> LedgerCheck:
         for pk, cached in wallets.values_list("pk", "balance").iterator(chunk_size=5000)
         if cached != _tiyn(sums.get(pk) or ZERO)
     ]
-    refunded = LedgerTransaction.objects.filter(
-        kind=LedgerTransaction.Kind.TOPUP_REFUND, shortfall__gt=0
-    ).values("entries__wallet")
-    below = list(
-        wallets.filter(balance__lt=-F("overdraft_limit") - HALF_TIYN)
-        .exclude(pk__in=refunded)
-        .values_list("pk", "balance", "overdraft_limit")
-    )
     return LedgerCheck(
         transactions=transactions.count(),
         entries=count,
@@ -150,5 +137,4 @@ def check_ledger(*, school: School | None = None) -> LedgerCheck:
         credits=credits,
         unbalanced=unbalanced,
         wrong_balances=wrong,
-        below_floor=below,
     )

@@ -395,3 +395,19 @@ def test_wallets_and_system_accounts_are_per_school(wallet: Wallet, kaspi: Payme
         [wallet.school_id, other.pk]
     )
     assert selectors.check_ledger(school=other).credits == Decimal("100.00")
+
+
+def test_lowering_the_overdraft_below_the_debt_takes_no_money_and_stops_sales(
+    wallet: Wallet, make_user: Any, school: Any
+) -> None:
+    admin = make_user(None, school)
+    services.set_overdraft(wallet=wallet, limit=Decimal("1000.00"), by=admin, reason="рұқсат")
+    sell(wallet, "800.00", "till-1")
+
+    services.set_overdraft(wallet=wallet, limit=Decimal("0.00"), by=admin, reason="қарызы бар")
+
+    assert balance(wallet) == Decimal("-800.00")
+    with pytest.raises(ServiceError):
+        sell(wallet, "0.01", "till-2")
+    assert selectors.check_ledger().ok
+    assert list(selectors.wallets_in_debt(school)) == [wallet]
