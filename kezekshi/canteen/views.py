@@ -1,5 +1,6 @@
 """Staff pages of the canteen's money: the providers' reconciliations for the school's
-accountant and administrator, and the wallets in debt (a card refund of money spent, an overdraft lowered).
+accountant and administrator, and the wallets in debt (a card refund of money already
+spent, or an overdraft lowered below the debt).
 
 Each school sees only its own mismatches: a provider's register covers every school,
 and its lines carry the school of the account they name.
