@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import random
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,8 @@ from kezekshi.access import setup as access_setup
 from kezekshi.access.models import AccessGroup, AccessSettings, Credential, Device, Door, Zone
 from kezekshi.accounts.models import Membership, User
 from kezekshi.accounts.roles import STAFF_ROLES, Role
+from kezekshi.canteen import services as canteen
+from kezekshi.canteen.models import PaymentProvider, Wallet
 from kezekshi.core.models import (
     AcademicYear,
     CalendarDay,
@@ -133,6 +136,7 @@ class Command(BaseCommand):
             parent = User.objects.create_user(phone=parent_phone, full_name="Demo parent")
             link_guardian_accounts(user=parent)
             summary = DemoAccess(school, year_start, random.Random(DEMO_PREFIX)).build()
+            summary += "\n" + DemoCanteen(school, parent, random.Random(DEMO_PREFIX)).build()
         self._print(school, accounts, parent_phone=parent_phone, access_summary=summary)
 
     def _school(self, year_start: dt.date) -> School:
@@ -419,3 +423,64 @@ class DemoAccess:
         for device in turnstiles:
             access.record_passes(device=device, reports=by_device.get(device.pk, []))
         return len(passes)
+
+
+class DemoCanteen:
+    """A wallet for every pupil, and some top-ups and purchases of the last days: the
+    demo parent's children have a few of each, so the wallet page has something to show.
+    Booked through the canteen services, like real ones (the parent is notified)."""
+
+    def __init__(self, school: School, parent: User, rng: random.Random) -> None:
+        self.school, self.parent, self.rng = school, parent, rng
+        self.now = timezone.now()
+
+    def build(self) -> str:
+        provider, _created = PaymentProvider.objects.get_or_create(
+            code="demo-kaspi",
+            defaults={"name": "Kaspi.kz (demo)", "protocol": PaymentProvider.Protocol.KASPI},
+        )
+        pupils = list(Pupil.objects.filter(school=self.school).order_by("pk"))
+        Wallet.objects.bulk_create(Wallet(school=self.school, pupil=pupil) for pupil in pupils)
+        wallets = {wallet.pupil_id: wallet for wallet in Wallet.objects.filter(school=self.school)}
+        own = set(
+            Pupil.objects.filter(
+                school=self.school, guardianships__guardian__person__user=self.parent
+            ).values_list("pk", flat=True)
+        )
+        chosen = [pupil for pupil in pupils if pupil.pk in own]
+        chosen += self.rng.sample(pupils, min(len(pupils), 60))
+        topups = sales = 0
+        for pupil in dict.fromkeys(chosen):
+            wallet = wallets[pupil.pk]
+            for day in (3, 1):
+                amount = Decimal(self.rng.choice([1000, 2000, 3000, 5000]))
+                topups += 1
+                canteen.credit_topup(
+                    wallet=wallet,
+                    provider=provider,
+                    amount=amount,
+                    txn_id=f"demo{topups}",
+                    booked_at=self.now - dt.timedelta(days=day, hours=self.rng.randint(1, 5)),
+                )
+            for item, price in self.rng.sample(MENU, 2):
+                sales += 1
+                canteen.charge_sale(
+                    wallet=wallet,
+                    amount=price,
+                    external_id=f"demo-sale-{sales}",
+                    items=item,
+                    booked_at=self.now - dt.timedelta(hours=self.rng.randint(2, 30)),
+                )
+        return (
+            f"Canteen: {len(wallets)} wallets; {topups} demo top-ups ({provider.name}) and "
+            f"{sales} purchases, the demo parent's children among them."
+        )
+
+
+MENU = [
+    ("Палау, шай", Decimal("650.00")),
+    ("Тауық сорпасы, нан", Decimal("420.00")),
+    ("Бәліш, компот", Decimal("380.50")),
+    ("Сырники, шай", Decimal("450.00")),
+    ("Манты (4)", Decimal("700.00")),
+]
