@@ -6,3 +6,6 @@ class CanteenConfig(AppConfig):
     name = "kezekshi.canteen"
     label = "canteen"
     verbose_name = _("Canteen")
+
+    def ready(self) -> None:
+        from kezekshi.canteen import privacy_hooks  # noqa: F401 - registers its section

@@ -201,3 +201,18 @@ def test_the_api_gives_the_wallet_with_amounts_as_text(
     assert body["balance"] == "0.10" and body["account_number"] == family.first.account_number
     assert body["movements"][0]["amount"] == "0.10" and body["movements"][0]["kind"] == "topup"
     assert refused.status_code == 404
+
+
+def test_the_childs_wallet_is_in_the_familys_export_of_everything_held(
+    family: Family, kaspi: PaymentProvider
+) -> None:
+    wallet = services.wallet_for(pupil=family.first)
+    services.credit_topup(
+        wallet=wallet, provider=kaspi, amount=Decimal("700"), txn_id="1", booked_at=timezone.now()
+    )
+
+    response = signed_in(family.mother).get(f"/app/privacy/{family.first.pk}/export.json")
+
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "canteen_wallet" in text and "700.00" in text and family.first.account_number in text
