@@ -24,6 +24,7 @@ from kezekshi.canteen.models import LedgerTransaction, PaymentProvider, Provider
 from kezekshi.canteen.money import BadAmount, parse_amount, plain
 from kezekshi.canteen.payments import common
 from kezekshi.canteen.payments.common import Answer, Processed
+from kezekshi.core.errors import ServiceError
 from kezekshi.people.services import is_valid_account_number
 
 TXN_ID = re.compile(r"^[0-9A-Za-z_-]{1,20}$")
@@ -199,9 +200,14 @@ def _pay(
     except ValueError:
         return _refuse(dialect, "pay", txn_id, Outcome.BAD_DATE, sum=plain(amount))
     wallet = services.wallet_for(pupil=pupil)
-    booked = services.credit_topup(
-        wallet=wallet, provider=provider, amount=amount, txn_id=txn_id, booked_at=booked_at
-    )
+    try:
+        booked = services.credit_topup(
+            wallet=wallet, provider=provider, amount=amount, txn_id=txn_id, booked_at=booked_at
+        )
+    except ServiceError:
+        # The ledger has this provider's txn_id for another wallet or sum (booked outside
+        # this endpoint): crediting again would count the money twice.
+        return _refuse(dialect, "pay", txn_id, Outcome.BAD_REQUEST, sum=plain(amount))
     reply = Reply(
         command="pay",
         outcome=Outcome.OK,

@@ -277,3 +277,21 @@ def test_the_comment_follows_the_agents_language(kaspi_agent: Agent, pupil: Pupi
     kaspi_agent.client.defaults["HTTP_ACCEPT_LANGUAGE"] = "ru"
     answer: dict[str, Any] = json.loads(kaspi_agent.check("10019999993").content)
     assert answer["result"] == 1 and answer["comment"]
+
+
+def test_a_txn_id_the_ledger_has_for_another_sum_is_refused_not_booked_twice(
+    kaspi_agent: Agent, pupil: Pupil, kaspi: PaymentProvider
+) -> None:
+    # given: the same Kaspi transaction was booked by hand (e.g. from a register) for 300
+    services.credit_topup(
+        wallet=services.wallet_for(pupil=pupil),
+        provider=kaspi,
+        amount=Decimal("300.00"),
+        txn_id="55",
+        booked_at=dt.datetime(2025, 9, 4, 8, 15, tzinfo=ALMATY),
+    )
+
+    answer = json.loads(kaspi_agent.pay(pupil.account_number, "500.00", txn_id="55").content)
+
+    assert answer["result"] == 5
+    assert LedgerTransaction.objects.count() == 1
