@@ -43,8 +43,8 @@ def report(gateway: Terminal, seen: dict[int, dt.datetime], **extra: Any) -> Non
     assert answer.status_code == 200, answer.content
 
 
-def handed(gateway: Terminal) -> dict[str, Any]:
-    answer = gateway.get(COMMANDS)
+def handed(gateway: Terminal, holding: list[int] | None = None) -> dict[str, Any]:
+    answer = gateway.post(COMMANDS, {"holding": holding or []})
     assert answer.status_code == 200, answer.content
     return answer.json()  # type: ignore[no-any-return]
 
@@ -74,6 +74,14 @@ def test_a_terminal_the_gateway_reports_gets_its_commands_through_it(
     assert handed(gateway)["commands"] == []
     command = Command.objects.get(pk=first["commands"][0]["id"])
     assert command.status == Command.Status.SENT
+    # When the resend time passed, a command the gateway still holds is not handed again
+    # (it resends it itself), one it does not hold is
+    Command.objects.filter(pk=command.pk).update(sent_at=now - dt.timedelta(minutes=5))
+    assert handed(gateway, holding=[command.pk])["commands"] == []
+    Command.objects.filter(pk=command.pk).update(sent_at=now - dt.timedelta(minutes=5))
+    assert [c["id"] for c in handed(gateway)["commands"]] == [command.pk]
+    command.refresh_from_db()
+    assert command.attempts == 2
     # When the gateway brings the terminal's answer (twice, and one about a foreign id)
     answer = {"id": command.pk, "device": zk.pk, "return_code": 0, "error": ""}
     stray = {"id": command.pk, "device": foreign.pk, "return_code": -1, "error": "x"}
