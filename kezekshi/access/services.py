@@ -9,6 +9,7 @@ visitors and the watch list, and queues the guardians' notices, in that transact
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 from collections import defaultdict
 from collections.abc import Sequence
@@ -708,12 +709,21 @@ def _publish(school_id: int, fresh: list[AccessEvent]) -> None:
 # --- the guardians' notices -----------------------------------------------------------
 
 
-def _pass_text(*, language: str, name: str, direction: str, at: dt.datetime, door: str) -> str:
+@functools.cache
+def _pass_templates(language: str) -> dict[str, str]:
+    """The notice's wording per direction in ``language`` (looked up once, not per pass:
+    a morning's upload tells thousands)."""
     with translation.override(language):
-        values = {"name": name, "time": f"{local_time(at):%H:%M}", "door": door}
-        if direction == Direction.IN:
-            return _("%(name)s entered school at %(time)s (%(door)s)") % values
-        return _("%(name)s left school at %(time)s (%(door)s)") % values
+        return {
+            Direction.IN: _("%(name)s entered school at %(time)s (%(door)s)"),
+            Direction.OUT: _("%(name)s left school at %(time)s (%(door)s)"),
+        }
+
+
+def _pass_text(*, language: str, name: str, direction: str, at: dt.datetime, door: str) -> str:
+    way = Direction.IN if direction == Direction.IN else Direction.OUT
+    template = _pass_templates(language)[way]
+    return template % {"name": name, "time": f"{local_time(at):%H:%M}", "door": door}
 
 
 def _queue_pass_notices(

@@ -147,13 +147,19 @@ def status(request: HttpRequest, payload: StatusIn) -> dict[str, Any]:
     return {"ok": True, "server_time": now}
 
 
-@router.get("/commands", summary="Commands for the terminals behind the gateway")
+class CommandsIn(Schema):
+    # The relayed commands the gateway holds unanswered: they stay with it.
+    holding: list[int] = Field(default_factory=list, max_length=relay.MAX_HOLDING)
+
+
+@router.post("/commands", summary="Commands for the terminals behind the gateway")
 @device_api
-def commands(request: HttpRequest) -> dict[str, Any]:
+def commands(request: HttpRequest, payload: CommandsIn) -> dict[str, Any]:
     """The due commands of the ZKTeco and Hikvision terminals that call the gateway (as
     its status report said), face photos included; they count as sent. Repeating the
-    call after a lost answer is safe: unanswered commands are handed out again."""
-    return relay.hand_over(_gateway(request))
+    call after a lost answer is safe: commands neither answered nor held are handed out
+    again after the queue's resend time."""
+    return relay.hand_over(_gateway(request), holding=payload.holding)
 
 
 class Answer(Schema):

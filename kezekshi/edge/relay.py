@@ -6,8 +6,9 @@ The server stays the one place that works out what each terminal must hold
 reports as calling it (``note_terminals``, from the gateway's status report) is
 *relayed*:
 
-1. the gateway asks for its due commands (``hand_over``); a face command comes with the
-   photo, read on the server under the consent check, as for a terminal of its own;
+1. the gateway asks for its due commands (``hand_over``), saying which it still holds;
+   a face command comes with the photo, read on the server under the consent check, as
+   for a terminal of its own;
 2. the gateway keeps them in its own queue under the server's ids (``receive``), so a
    command handed over twice (an answer lost on the way) is one command, and a newer
    command for the same person supersedes an older one there as on the server;
@@ -48,6 +49,8 @@ FRESH = dt.timedelta(minutes=15)
 # Per terminal and call; photos are up to 1 MB, so one answer stays a few MB ("more").
 PER_TERMINAL = 20
 PHOTO_BUDGET = 8 * 1024 * 1024
+# The most unanswered commands the gateway lists as held in one call.
+MAX_HOLDING = 10_000
 
 
 # --- the server ---------------------------------------------------------------------
@@ -78,9 +81,14 @@ def relayed_links(gateway: Device, *, now: dt.datetime) -> QuerySet[Link]:
     )
 
 
-def hand_over(gateway: Device) -> dict[str, Any]:
-    """The due commands of the terminals behind ``gateway``, marked sent (the queue hands
-    out again what is not answered within its resend time).
+def hand_over(gateway: Device, *, holding: Iterable[int] = ()) -> dict[str, Any]:
+    """The due commands of the terminals behind ``gateway``, marked sent.
+
+    ``holding``: the ids the gateway still holds unanswered. Those stay with it — it
+    gives them to the terminal again itself, and counts the attempts by the terminal's
+    polls, so a terminal switched off for an hour does not fail its commands here. A
+    command sent and neither answered nor held (a gateway that lost its database) is
+    handed over again after the queue's resend time.
 
     ``commands``: id, device, kind, data, person, and for a face command ``photo``
     (base64). A face command whose photo may not or cannot go fails here, visibly, as it
@@ -92,6 +100,13 @@ def hand_over(gateway: Device) -> dict[str, Any]:
     terminals: list[dict[str, Any]] = []
     if not links:
         return {"commands": commands, "terminals": terminals, "more": False}
+    held = list(holding)
+    for start in range(0, len(held), 1000):
+        Command.objects.filter(
+            pk__in=held[start : start + 1000],
+            device_id__in=[link.device_id for link in links],
+            status=Command.Status.SENT,
+        ).update(sent_at=now)
     sync.reconcile_if_changed(gateway.school_id)
     photo_bytes = 0
     more = False
@@ -199,6 +214,15 @@ def receive(handed: dict[str, Any]) -> int:
     for device_id, new in by_device.items():
         queue.enqueue_many(Device(pk=device_id), sorted(new, key=lambda c: c.pk or 0))
     return sum(len(new) for new in by_device.values())
+
+
+def holding() -> list[int]:
+    """The relayed commands this gateway holds that no terminal has answered yet."""
+    return list(
+        Command.objects.filter(status__in=[Command.Status.PENDING, Command.Status.SENT])
+        .order_by("pk")
+        .values_list("pk", flat=True)[:MAX_HOLDING]
+    )
 
 
 def answers() -> list[dict[str, Any]]:

@@ -306,7 +306,7 @@ def relay_commands(server: Server) -> int:
     relay.forget(answer["id"] for answer in done)
     new = 0
     for _round in range(10):
-        handed = server.call("GET", "/api/v1/edge/commands")
+        handed = server.call("POST", "/api/v1/edge/commands", {"holding": relay.holding()})
         new += relay.receive(handed)
         if not handed.get("more"):
             break

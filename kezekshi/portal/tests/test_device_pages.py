@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
 from kezekshi.access import services
 from kezekshi.access.models import AccessGroup, Device, Door, Zone
@@ -15,6 +16,7 @@ from kezekshi.accounts.roles import Role
 from kezekshi.conftest import make_school, verified_client
 from kezekshi.devices import queue, sync
 from kezekshi.devices.models import Command, Enrolment, Link, PendingTerminal, Protocol
+from kezekshi.edge import relay
 from kezekshi.people.models import Pupil
 from kezekshi.privacy.models import AuditEntry
 
@@ -275,3 +277,17 @@ def test_a_teacher_is_refused_and_another_schools_terminal_is_not_found(
     assert stranger.post(f"/access/terminals/{zk.pk}/open/").status_code == 404
     assert stranger.post(f"/access/terminals/{zk.pk}/resync/").status_code == 404
     assert not Command.objects.exists()
+
+
+def test_the_terminals_page_says_which_terminals_call_the_edge_gateway(
+    admin: Client, school: Any, zk: Device
+) -> None:
+    gateway, _secret = services.register_device(
+        school=school, name="Gateway", kind="edge_gateway", door=None
+    )
+    assert "through the edge gateway" not in admin.get("/access/terminals/").content.decode()
+    # When the gateway reports the ZKTeco terminal calling it
+    relay.note_terminals(gateway, {zk.pk: timezone.now()}, now=timezone.now())
+    # Then the page says so next to the terminal's protocol
+    page = admin.get("/access/terminals/").content.decode()
+    assert page.count("through the edge gateway") == 1
