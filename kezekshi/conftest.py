@@ -169,11 +169,21 @@ def last_sms_code(phone: str) -> str:
     return match.group(1)
 
 
+def is_transactional(request: Any) -> bool:
+    """Whether the test runs outside a rolled-back transaction (and ends with a flush)."""
+    marker = request.node.get_closest_marker("django_db")
+    return (
+        "transactional_db" in request.fixturenames
+        or "live_server" in request.fixturenames
+        or (marker is not None and bool(marker.kwargs.get("transaction", False)))
+    )
+
+
 @pytest.fixture(autouse=True)
 def _ledgers_can_be_flushed(request: Any) -> Any:
     """Tests on a live server end with a flush (DELETE FROM every table on SQLite), which
     the append-only triggers would refuse; lift them for that flush and put them back."""
-    if "transactional_db" not in request.fixturenames and "live_server" not in request.fixturenames:
+    if not is_transactional(request):
         yield
         return
     from django.db import connection

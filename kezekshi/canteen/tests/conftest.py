@@ -22,6 +22,7 @@ from kezekshi.canteen.models import PaymentProvider, Wallet
 from kezekshi.canteen.payments.cloudpayments.views import signature
 from kezekshi.canteen.payments.common import password_digest
 from kezekshi.canteen.triggers import create_ledger_triggers, drop_ledger_triggers
+from kezekshi.conftest import is_transactional
 from kezekshi.people.models import Pupil
 from kezekshi.privacy.tests.family import Family, make_family
 
@@ -37,13 +38,7 @@ def _ledger_can_be_flushed(request: Any) -> Any:
     the ledger's triggers refuse: lift them for that flush, as the privacy ledgers'
     fixture does (a test that needs them puts them back: ``ledger_triggers``)."""
     yield
-    marker = request.node.get_closest_marker("django_db")
-    transactional = (
-        "transactional_db" in request.fixturenames
-        or "live_server" in request.fixturenames
-        or (marker is not None and marker.kwargs.get("transaction", False))
-    )
-    if transactional:
+    if is_transactional(request):
         with connection.cursor() as cursor:
             drop_ledger_triggers(connection, cursor)
 
