@@ -171,6 +171,7 @@ class Uploaded:
     stored: int = 0
     refused: int = 0
     retry: int = 0
+    interrupted: bool = False  # some requests failed while others were answered
 
 
 def upload_once(
@@ -179,7 +180,8 @@ def upload_once(
     """Send the passes not yet answered for — batches of at most 1,000 per device, up to
     ``per_request`` batches a request, one request on each connection in ``servers`` at
     once — and mark what the server stored or refused for good. The answers that came
-    are marked even when another request failed; then ``ServerUnavailable`` is raised."""
+    are marked even when another request failed (``interrupted``: send again at once);
+    when no request got through, ``ServerUnavailable`` is raised."""
     clients = [servers] if isinstance(servers, Server) else list(servers)
     events = pending(len(clients) * per_request * MAX_BATCH)
     result = Uploaded()
@@ -246,7 +248,11 @@ def upload_once(
     with transaction.atomic():
         UploadedEvent.objects.bulk_create(done, ignore_conflicts=True)
     if failure is not None:
-        raise failure
+        if not answered:
+            raise failure
+        # The server answers again (a connection opened before it restarted broke): send
+        # the rest at once rather than after a back-off.
+        result.interrupted = True
     return result
 
 
@@ -414,7 +420,8 @@ class GatewayLoop:
         if now >= self._next_prune:
             prune()
             self._next_prune = now + 3600
-        return uploaded.sent >= len(self.uploaders) * BATCHES_PER_REQUEST * MAX_BATCH
+        full = uploaded.sent >= len(self.uploaders) * BATCHES_PER_REQUEST * MAX_BATCH
+        return full or uploaded.interrupted
 
     def _note(self, error: str) -> None:
         logger.warning(

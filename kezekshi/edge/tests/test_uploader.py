@@ -5,8 +5,10 @@ a pass the server has not answered for never goes)."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from typing import Any
 
+import pytest
 from django.utils import timezone
 
 from kezekshi.access import services
@@ -69,3 +71,32 @@ def test_only_answered_passes_are_pruned(turnstile: Terminal) -> None:
     assert uploader.prune(keep_days=7, max_events=1) == 1
     assert sorted(AccessEvent.objects.values_list("pk", flat=True)) == ids[3:]
     assert not AccessEvent.objects.filter(upload__isnull=False).exists()
+
+
+def test_an_upload_answered_in_part_is_marked_in_part_and_sent_again_at_once(
+    live_server: Any, gateway: Terminal, groups: Any, card: Credential, turnstile: Terminal
+) -> None:
+    # Given passes of two terminals, and two connections: one to the server, one to an
+    # address where nothing answers (a connection the server's restart broke)
+    device, _secret = services.register_device(
+        school=turnstile.device.school, name="Lane 2", kind="turnstile",
+        door=turnstile.device.door,
+    )  # fmt: skip
+    record(turnstile, 2, card=card)
+    record(Terminal(device, "", turnstile.client), 3, card=card)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    answering = uploader.Server(live_server.url, gateway.device.pk, gateway.secret)
+    broken = uploader.Server(nowhere, gateway.device.pk, gateway.secret, timeout=2)
+    # When the gateway uploads one terminal's batch on each
+    try:
+        result = uploader.upload_once([answering, broken], per_request=1)
+    finally:
+        answering.close()  # the live server's thread must not outlive the test
+    # Then what the server answered is marked, and the gateway is told to go on at once
+    assert result.interrupted and result.stored in (2, 3)
+    assert UploadedEvent.objects.count() == result.stored
+    # and when nothing answers at all, it backs off
+    with pytest.raises(uploader.ServerUnavailable):
+        uploader.upload_once([broken], per_request=1)
