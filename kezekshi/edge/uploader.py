@@ -43,6 +43,10 @@ BATCHES_PER_REQUEST = 2  # 2 × 1,000 passes ≈ 0.5 MB, well under the server's
 RETRY_CODES = {"batch_too_large"}
 
 
+# How a request on a kept-alive connection the server has since closed fails.
+STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+
+
 class ServerUnavailable(Exception):
     """The server could not be reached or answered with an error; try again later."""
 
@@ -86,6 +90,7 @@ class Server:
         )
         headers["Content-Type"] = "application/json"
         target = full_path + (f"?{urlencode(query)}" if query else "")
+        reused = self._connection is not None
         try:
             connection = self._open()
             connection.request(method, target, body=body or None, headers=headers)
@@ -93,6 +98,11 @@ class Server:
             data = answer.read()
         except (OSError, http.client.HTTPException) as exc:
             self.close()
+            if reused and isinstance(exc, STALE):
+                # A kept-alive connection the server closed meanwhile (it restarted, or
+                # timed the connection out): once more on a new one. Every call the
+                # gateway makes is safe to repeat.
+                return self.request(method, path, payload, query)
             raise ServerUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if answer.getheader("Connection", "").lower() == "close":
             self.close()

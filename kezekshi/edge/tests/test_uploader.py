@@ -100,3 +100,18 @@ def test_an_upload_answered_in_part_is_marked_in_part_and_sent_again_at_once(
     # and when nothing answers at all, it backs off
     with pytest.raises(uploader.ServerUnavailable):
         uploader.upload_once([broken], per_request=1)
+
+
+def test_a_kept_alive_connection_the_server_closed_is_opened_again_once(
+    live_server: Any, gateway: Terminal
+) -> None:
+    client = uploader.Server(live_server.url, gateway.device.pk, gateway.secret)
+    try:
+        assert client.request("GET", "/healthz")[0] == 200
+        # Given the server closed the kept-alive connection meanwhile (as a restart does)
+        assert client._connection is not None and client._connection.sock is not None
+        client._connection.sock.shutdown(socket.SHUT_RDWR)
+        # Then the next call still gets through, on a new connection
+        assert client.request("GET", "/healthz")[0] == 200
+    finally:
+        client.close()
