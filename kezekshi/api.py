@@ -11,6 +11,7 @@ from ninja.errors import ValidationError as SchemaValidationError
 
 from kezekshi.access.api import router as access_router
 from kezekshi.accounts.api import router as auth_router
+from kezekshi.canteen.api import router as canteen_router
 from kezekshi.core.errors import ServiceError
 from kezekshi.notifications.api import router as notifications_router
 from kezekshi.people.api import router as people_router
@@ -31,6 +32,7 @@ api.add_router("/v1/privacy", privacy_router)
 api.add_router("/v1/access", access_router)
 api.add_router("/v1/edge", "kezekshi.edge.api.router")
 api.add_router("/v1/notifications", notifications_router)
+api.add_router("/v1/canteen", canteen_router)
 
 
 @api.exception_handler(ServiceError)

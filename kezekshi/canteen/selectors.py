@@ -50,7 +50,8 @@ def _tiyn(amount: Decimal) -> Decimal:
 
 
 def wallets_in_debt(school: School) -> QuerySet[Wallet]:
-    """Wallets below their overdraft: a card refund of a top-up that was spent already."""
+    """Wallets below their overdraft: a card refund of a top-up that was spent already,
+    or an offline sale the wallet could not cover."""
     return (
         Wallet.objects.filter(school=school, balance__lt=-F("overdraft_limit") - HALF_TIYN)
         .select_related("pupil__person", "pupil__school_class")
@@ -133,8 +134,11 @@ def check_ledger(*, school: School | None = None) -> LedgerCheck:
         for pk, cached in wallets.values_list("pk", "balance").iterator(chunk_size=5000)
         if cached != _tiyn(sums.get(pk) or ZERO)
     ]
+    # Below the floor by rule: a card refund of a spent top-up, or an offline sale the
+    # wallet could not cover (docs/canteen-pos.md).
     refunded = LedgerTransaction.objects.filter(
-        kind=LedgerTransaction.Kind.TOPUP_REFUND, shortfall__gt=0
+        kind__in=[LedgerTransaction.Kind.TOPUP_REFUND, LedgerTransaction.Kind.SALE],
+        shortfall__gt=0,
     ).values("entries__wallet")
     below = list(
         wallets.filter(balance__lt=-F("overdraft_limit") - HALF_TIYN)
