@@ -10,14 +10,14 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.db.models import Avg, Count
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from kezekshi.accounts.decorators import staff_view
+from kezekshi.accounts.decorators import public_view, staff_view
 from kezekshi.accounts.roles import Perm
 from kezekshi.canteen import menu
 from kezekshi.canteen.models import Allergen, DailyMenu, Dish, DishCategory, MealRating
@@ -266,3 +266,16 @@ def ratings(request: HttpRequest) -> HttpResponse:
     return school_page(
         request, "canteen/ratings.html", {"rows": rows, "comments": comments, "since": since}
     )
+
+
+@public_view
+@require_GET
+def dish_photo(request: HttpRequest, dish_id: int) -> FileResponse:
+    """A dish's photo for the parents' app and the menu pages: not personal data, so
+    anyone may see it (served here, not from /media/, which only staff may reach)."""
+    row = get_object_or_404(Dish, pk=dish_id)
+    if not row.photo:
+        raise Http404
+    response = FileResponse(row.photo.open("rb"))
+    response["Cache-Control"] = "public, max-age=3600"
+    return response

@@ -21,6 +21,7 @@ urlpatterns = [
     path("dishes/", menu_views.dishes, name="dishes"),
     path("dishes/<int:dish_id>/", menu_views.dish, name="dish"),
     path("dishes/categories/", menu_views.add_category, name="add_category"),
+    path("dishes/<int:dish_id>/photo/", menu_views.dish_photo, name="dish_photo"),
     path("menu/", menu_views.week, name="menu"),
     path("menu/day/", menu_views.day, name="menu_day"),
     path("ratings/", menu_views.ratings, name="ratings"),

@@ -35,4 +35,5 @@ urlpatterns = [
     path("", include("kezekshi.parents.pickup_urls")),
     path("", include("kezekshi.parents.attendance_urls")),
     path("", include("kezekshi.parents.passes_urls")),
+    path("", include("kezekshi.parents.canteen_urls")),
 ]

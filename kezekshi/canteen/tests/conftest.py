@@ -225,6 +225,10 @@ class Menu:
 
 @pytest.fixture
 def menu(school: Any) -> Menu:
+    return make_menu(school)
+
+
+def make_menu(school: Any) -> Menu:
     from kezekshi.canteen import menu as menus
     from kezekshi.canteen.menu import local_today
 
