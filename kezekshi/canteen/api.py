@@ -47,11 +47,7 @@ def _terminal(request: HttpRequest) -> Device:
 
 
 def _pupil(device: Device, pupil_id: int) -> Pupil:
-    pupil = (
-        Pupil.objects.select_related("person", "school_class", "school")
-        .filter(pk=pupil_id, school_id=device.school_id)
-        .first()
-    )
+    pupil = pos.find_pupil(pk=pupil_id, school_id=device.school_id)
     if pupil is None:
         raise NotFound("unknown_pupil", _("No such pupil in this school."))
     return pupil

@@ -25,7 +25,7 @@ from kezekshi.accounts.roles import Perm
 from kezekshi.canteen.menu import clean_allergens
 from kezekshi.canteen.models import ZERO, Dish, DishCategory, PupilControls
 from kezekshi.canteen.money import CENT, LARGEST, tenge
-from kezekshi.canteen.services import guardians_to_tell
+from kezekshi.canteen.services import Recipient, guardians_to_tell
 from kezekshi.core.errors import Forbidden, ServiceError
 from kezekshi.notifications import services as notifications
 from kezekshi.people.models import Guardianship, Pupil
@@ -205,6 +205,7 @@ def after_debit(
     after: Decimal,
     cause: str,
     at: dt.datetime,
+    recipients: list[Recipient] | None = None,
 ) -> None:
     """Tell the guardians once when a debit takes the balance below their threshold.
 
@@ -228,6 +229,7 @@ def after_debit(
         PupilControls.objects.filter(pk=controls.pk).update(low_balance_alerted=True)
     tell(
         pupil=pupil,
+        recipients=recipients,
         key=f"canteen-low:{cause}",
         compose=lambda name: (
             _(
@@ -244,10 +246,19 @@ def after_debit(
     )
 
 
-def tell(*, pupil: Pupil, key: str, compose: Callable[[str], str]) -> None:
-    """One notice per guardian who may be told, each composed in their language."""
+def tell(
+    *,
+    pupil: Pupil,
+    key: str,
+    compose: Callable[[str], str],
+    recipients: list[Recipient] | None = None,
+) -> None:
+    """One notice per guardian who may be told (``recipients``, read before the caller's
+    transaction, or now), each composed in their language."""
+    if recipients is None:
+        recipients = guardians_to_tell(pupil_id=pupil.pk)
     notices = []
-    for recipient in guardians_to_tell(pupil_id=pupil.pk):
+    for recipient in recipients:
         with translation.override(recipient.language):
             text = compose(recipient.first_name)
         notices.append(

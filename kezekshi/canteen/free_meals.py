@@ -18,6 +18,7 @@ import calendar
 import csv
 import datetime as dt
 import io
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -55,6 +56,29 @@ def settings_of(school_id: int) -> CanteenSettings:
     return found or CanteenSettings(school_id=school_id)
 
 
+# The tills read the settings at every sale of an entitled pupil; a change reaches every
+# web process within this time (at once in the process that saved it).
+SETTINGS_SECONDS = 30.0
+_settings: dict[int, tuple[float, CanteenSettings]] = {}
+
+
+def cached_settings(school_id: int) -> CanteenSettings:
+    now = time.monotonic()
+    cached = _settings.get(school_id)
+    if cached is not None and now - cached[0] < SETTINGS_SECONDS:
+        return cached[1]
+    found = settings_of(school_id)
+    _settings[school_id] = (now, found)
+    return found
+
+
+def forget_settings(school_id: int | None = None) -> None:
+    if school_id is None:
+        _settings.clear()
+    else:
+        _settings.pop(school_id, None)
+
+
 @transaction.atomic
 def save_settings(
     *,
@@ -88,6 +112,7 @@ def save_settings(
         setattr(row, name, value)
     row.updated_at = timezone.now()
     row.save()
+    transaction.on_commit(lambda: forget_settings(school.pk))
     audit.record(
         action=audit.Action.CHANGE,
         actor=by,

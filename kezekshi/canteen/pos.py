@@ -137,7 +137,7 @@ def identify(*, school_id: int, kind: str, value: str) -> Pupil:
     """
     text = (value or "").strip()
     if kind == "account":
-        pupil = _pupil(school_id=school_id, account_number=text[:11])
+        pupil = find_pupil(school_id=school_id, account_number=text[:11])
         if pupil is None:
             raise NotFound("unknown_account", _("No pupil has this personal account."))
     elif kind in ("card", "qr", "face"):
@@ -160,8 +160,32 @@ def identify(*, school_id: int, kind: str, value: str) -> Pupil:
     return pupil
 
 
-def _pupil(**lookup: Any) -> Pupil | None:
-    return Pupil.objects.select_related("person", "school_class", "school").filter(**lookup).first()
+def find_pupil(**lookup: Any) -> Pupil | None:
+    """The pupil with what a sale reads of them in one query: person (the IIN left
+    deferred: a sale never reads it, and decrypting it costs more than the query),
+    class, school, wallet and the parents' controls."""
+    rows = (
+        Pupil.objects.select_related(
+            "person", "school_class", "school", "wallet", "canteen_controls"
+        )
+        .only(*_PUPIL_FIELDS)
+        .filter(**lookup)
+        .order_by()[:1]
+    )
+    return next(iter(rows), None)
+
+
+# What the till reads of a pupil (``find_pupil``): the rest of the school and the person
+# (the IIN above all, whose decryption costs more than the query) is never loaded.
+_PUPIL_FIELDS = (
+    "school_id", "school_class_id", "account_number", "is_active", "left_on",
+    "person__school_id", "person__last_name", "person__first_name", "person__patronymic",
+    "person__photo", "person__blocked_at",
+    "school_class__grade", "school_class__letter",
+    "school__ownership", "school__is_active",
+    *(f"wallet__{f.name}" for f in Wallet._meta.concrete_fields),
+    *(f"canteen_controls__{f.name}" for f in PupilControls._meta.concrete_fields),
+)  # fmt: skip
 
 
 def _pupil_by_credential(*, school_id: int, kind: str, value: str) -> Pupil:
@@ -180,7 +204,7 @@ def _pupil_by_credential(*, school_id: int, kind: str, value: str) -> Pupil:
     )
     if not usable:
         raise Forbidden("credential_blocked", _("This card is blocked."))
-    pupil = _pupil(school_id=school_id, person_id=credential.person_id)
+    pupil = find_pupil(school_id=school_id, person_id=credential.person_id)
     if pupil is None:
         raise NotFound("not_a_pupil", _("This card does not belong to a pupil."))
     return pupil
@@ -312,7 +336,7 @@ def sell(
     """
     external_id = _external_id(till_key(device=device), txn_id)
     _check_items(items)
-    found = Sale.objects.filter(school_id=pupil.school_id, external_id=external_id).first()
+    found = _sold(pupil.school_id, external_id)
     if found is not None:
         return _replay(found, pupil, items)
     now = timezone.now()
@@ -324,11 +348,13 @@ def sell(
     check_may_buy(pupil)
     day = local_date(at)
     lines = _menu_lines(pupil.school_id, day, items)
+    ready = _prepare(pupil, lines, day, offline=offline)
     try:
         with transaction.atomic():
             return _book_sale(
                 pupil=pupil,
                 lines=lines,
+                ready=ready,
                 external_id=external_id,
                 device=device,
                 cashier=cashier,
@@ -338,10 +364,17 @@ def sell(
             )
     except IntegrityError:
         # The same id sent twice at once: the other one committed first.
-        found = Sale.objects.filter(school_id=pupil.school_id, external_id=external_id).first()
+        found = _sold(pupil.school_id, external_id)
         if found is None:
             raise
         return _replay(found, pupil, items)
+
+
+def _sold(school_id: int, external_id: str) -> Sale | None:
+    return next(
+        iter(Sale.objects.filter(school_id=school_id, external_id=external_id).order_by()[:1]),
+        None,
+    )
 
 
 def _check_items(items: Sequence[Asked]) -> None:
@@ -364,7 +397,9 @@ def _menu_lines(school_id: int, day: dt.date, items: Sequence[Asked]) -> list[tu
         item.pk: item
         for item in MenuItem.objects.filter(
             school_id=school_id, menu__date=day, pk__in=[asked.menu_item_id for asked in items]
-        ).select_related("menu", "dish")
+        )
+        .select_related("menu", "dish")
+        .order_by()
     }
     missing = [asked.menu_item_id for asked in items if asked.menu_item_id not in menu]
     if missing:
@@ -392,10 +427,83 @@ def _replay(found: Sale, pupil: Pupil, items: Sequence[Asked]) -> Sold:
     return Sold(found, replayed=True)
 
 
+@dataclass
+class _Prepared:
+    """What a sale reads before its transaction, so that the transaction (on SQLite: the
+    database's one write lock) holds only the writes and the reads that must see them:
+    the wallet's balance, today's spending and today's free meals."""
+
+    wallet: Wallet
+    controls: PupilControls | None
+    warnings: list[dict[str, Any]]
+    basis: str | None
+    rules: Any  # CanteenSettings, read only for a pupil entitled to free meals
+    accounts: dict[str, SystemAccount]
+    recipients: list[services.Recipient]
+
+
+def _prepare(
+    pupil: Pupil, lines: list[tuple[MenuItem, int]], day: dt.date, *, offline: bool
+) -> _Prepared:
+    """The reads of a sale, and the refusals that need no lock: allergens and bans (the
+    parents' rules as they are now; an offline sale records a warning instead)."""
+    school_id = pupil.school_id
+    controls = _loaded(pupil, "canteen_controls")
+    if controls is None:
+        controls = PupilControls.objects.filter(school_id=school_id, pupil=pupil).first()
+    warnings: list[dict[str, Any]] = []
+    refused = family.refusal(controls, [item.dish for item, _count in lines])
+    if refused is not None:
+        code, message, dish_ids = refused
+        if not offline:
+            raise ServiceError(code, message, status=409, dishes=dish_ids)
+        warnings.append({"code": code, "message": message, "dishes": dish_ids})
+    basis = free_meals.basis_on(pupil, day)
+    wallet = _loaded(pupil, "wallet") or services.wallet_for(pupil=pupil)
+    return _Prepared(
+        wallet=wallet,
+        controls=controls,
+        warnings=warnings,
+        basis=basis,
+        rules=free_meals.cached_settings(school_id) if basis else None,
+        accounts=system_accounts(school_id),
+        recipients=services.guardians_to_tell(pupil_id=pupil.pk),
+    )
+
+
+def _loaded(pupil: Pupil, relation: str) -> Any:
+    """A one-to-one relation ``find_pupil`` loaded (None when the row does not exist)."""
+    try:
+        return getattr(pupil, relation)
+    except (Wallet.DoesNotExist, PupilControls.DoesNotExist):
+        return None
+
+
+# The school's revenue and free-meal fund accounts: made once, never changed or deleted.
+_accounts: dict[int, dict[str, SystemAccount]] = {}
+
+
+def system_accounts(school_id: int) -> dict[str, SystemAccount]:
+    """The school's revenue and free-meal fund accounts (kept in this process)."""
+    found = _accounts.get(school_id)
+    if found is None:
+        kinds = [SystemAccount.Kind.REVENUE, SystemAccount.Kind.FREE_MEAL_FUND]
+        found = {kind: services.system_account(school_id=school_id, kind=kind) for kind in kinds}
+        _accounts[school_id] = found
+    return found
+
+
+def forget_caches() -> None:
+    """Drop this process's cached rows (tests hand out row ids again after a rollback)."""
+    _accounts.clear()
+    free_meals.forget_settings()
+
+
 def _book_sale(
     *,
     pupil: Pupil,
     lines: list[tuple[MenuItem, int]],
+    ready: _Prepared,
     external_id: str,
     device: Device | None,
     cashier: User | None,
@@ -414,18 +522,11 @@ def _book_sale(
         sold_at=at,
         offline=offline,
     )
-    wallet = lock_objects.wallet_for_update(services.wallet_for(pupil=pupil).pk)
-    controls = PupilControls.objects.filter(school_id=school_id, pupil=pupil).first()
-    warnings: list[dict[str, Any]] = []
-    refused = family.refusal(controls, [item.dish for item, _count in lines])
-    if refused is not None:
-        code, message, dish_ids = refused
-        if not offline:
-            raise ServiceError(code, message, status=409, dishes=dish_ids)
-        warnings.append({"code": code, "message": message, "dishes": dish_ids})
+    wallet = lock_objects.wallet_for_update(ready.wallet.pk)
+    controls, warnings = ready.controls, ready.warnings
 
     total = sum((item.price * count for item, count in lines), ZERO)
-    free_parts = _free_parts(pupil, lines, day)
+    free_parts = _free_parts(pupil, lines, day, ready)
     free_amount = sum(free_parts.values(), ZERO)
     wallet_amount = total - free_amount
     if wallet_amount > 0 and controls is not None and controls.daily_limit is not None:
@@ -443,7 +544,7 @@ def _book_sale(
             warnings.append({"code": "daily_limit", "left": plain(left)})
 
     description = ", ".join(f"{item.dish.name_kk} ×{count}" for item, count in lines)[:300]
-    revenue = services.system_account(school_id=school_id, kind=SystemAccount.Kind.REVENUE)
+    revenue = ready.accounts[SystemAccount.Kind.REVENUE]
     before = Decimal(wallet.balance)
     charge, shortfall = None, ZERO
     if wallet_amount > 0:
@@ -475,7 +576,7 @@ def _book_sale(
             description=description,
             created_by=cashier,
         )
-        basis = free_meals.basis_on(pupil, day) or ""
+        basis = ready.basis or ""
         FreeMeal.objects.bulk_create(
             FreeMeal(
                 school_id=school_id,
@@ -537,25 +638,32 @@ def _book_sale(
     )  # fmt: skip
     if wallet_amount > 0:
         family.after_debit(
-            pupil=pupil, controls=controls, before=before, after=after, cause=str(sale.pk), at=at
+            pupil=pupil,
+            controls=controls,
+            before=before,
+            after=after,
+            cause=str(sale.pk),
+            at=at,
+            recipients=ready.recipients,
         )
-    _tell_purchase(pupil=pupil, sale=sale, lines=lines, balance=after)
+    _tell_purchase(pupil=pupil, sale=sale, lines=lines, balance=after, to=ready.recipients)
     return Sold(sale, replayed=False)
 
 
 def _free_parts(
-    pupil: Pupil, lines: list[tuple[MenuItem, int]], day: dt.date
+    pupil: Pupil, lines: list[tuple[MenuItem, int]], day: dt.date, ready: _Prepared
 ) -> dict[str, Decimal]:
     """What the free-meal fund pays, per meal of the sale: up to the school's cost of a
     free meal of that kind, once per pupil, meal and day. Run with the wallet locked:
     every writer of free meals holds it, so two tills cannot both give today's lunch."""
-    basis = free_meals.basis_on(pupil, day)
-    if basis is None:
+    if ready.basis is None:
         return {}
-    rules = free_meals.settings_of(pupil.school_id)
     per_meal: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for item, count in lines:
-        per_meal[item.menu.meal] += item.price * count
+        if ready.rules.free_meal_cost(item.menu.meal) > 0:
+            per_meal[item.menu.meal] += item.price * count
+    if not per_meal:
+        return {}
     had = set(
         FreeMeal.objects.filter(
             school_id=pupil.school_id,
@@ -563,18 +671,24 @@ def _free_parts(
             date=day,
             meal__in=list(per_meal),
             voided_at__isnull=True,
-        ).values_list("meal", flat=True)
+        )
+        .order_by()
+        .values_list("meal", flat=True)
     )
-    parts = {}
-    for meal, amount in per_meal.items():
-        cost = rules.free_meal_cost(meal)
-        if cost > 0 and meal not in had:
-            parts[meal] = min(amount, cost)
-    return parts
+    return {
+        meal: min(amount, ready.rules.free_meal_cost(meal))
+        for meal, amount in per_meal.items()
+        if meal not in had
+    }
 
 
 def _tell_purchase(
-    *, pupil: Pupil, sale: Sale, lines: list[tuple[MenuItem, int]], balance: Decimal
+    *,
+    pupil: Pupil,
+    sale: Sale,
+    lines: list[tuple[MenuItem, int]],
+    balance: Decimal,
+    to: list[services.Recipient],
 ) -> None:
     """Each guardian who may be told gets the items, the amount, the time and the balance."""
 
@@ -604,7 +718,7 @@ def _tell_purchase(
             )
         return text % values
 
-    family.tell(pupil=pupil, key=f"canteen-sale:{sale.pk}", compose=compose)
+    family.tell(pupil=pupil, key=f"canteen-sale:{sale.pk}", compose=compose, recipients=to)
 
 
 # --- voids and refunds -------------------------------------------------------------------
