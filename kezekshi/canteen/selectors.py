@@ -61,8 +61,10 @@ def wallets_in_debt(school: School) -> QuerySet[Wallet]:
 
 def reconciliations_for(school: School) -> QuerySet[Reconciliation]:
     """Every reconciliation run, with how many of its mismatches are this school's."""
-    return Reconciliation.objects.select_related("provider").annotate(
-        mismatches=Count("lines", filter=Q(lines__school=school))
+    return (
+        Reconciliation.objects.select_related("provider")
+        .annotate(mismatches=Count("lines", filter=Q(lines__school=school)))
+        .order_by("-date", "-id")
     )
 
 
