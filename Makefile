@@ -60,6 +60,7 @@ bench: install
 	DEBUG=0 $(PY) bench/edge_decide.py
 	DEBUG=0 $(PY) bench/outage_drill.py
 	DEBUG=0 $(PY) bench/canteen_stress.py
+	DEBUG=0 $(PY) bench/canteen_sale.py
 
 clean:
 	rm -rf $(VENV) var

@@ -43,9 +43,11 @@ PASSWORD = "correct horse battery staple"  # noqa: S105
 def _fresh_process_caches() -> Any:
     """Per-process caches key on row ids, which a rolled-back test hands out again."""
     from kezekshi.access import decisions, device_auth
+    from kezekshi.canteen import pos
 
     decisions.forget_rules()
     device_auth.forget_all()
+    pos.forget_caches()
     yield
 
 

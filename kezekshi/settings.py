@@ -194,6 +194,12 @@ BIOMETRIC_CONSENT_SOURCE = "kezekshi.privacy.services.ledger_biometric_states"
 # the server; the gateway holds its own school's, sent with its mirror.
 SCHOOL_KEY_SOURCE = "kezekshi.access.credentials.derived_school_key"
 
+# Paying at the canteen by face: the face terminal's match would serve payments, which
+# the data map's purposes for biometrics do not include (access, attendance, safety).
+# Off until the data-protection officer decides otherwise; even then only for children
+# whose biometric consent holds (docs/canteen-pos.md).
+CANTEEN_FACE_IDENTIFICATION = env_bool("CANTEEN_FACE_IDENTIFICATION", default=False)
+
 # --- Terminals (docs/zkteco.md, docs/device-sync.md).
 # Whether this process works out what terminals must hold (devices.sync). The edge
 # gateway does not: it relays the server's commands (kezekshi/edge/relay.py).
@@ -259,6 +265,8 @@ PRIVACY_REQUEST_LOG_SKIP = env_list(
         "/api/v1/access/",
         "/api/v1/devices/",
         "/api/v1/edge/",
+        # POS terminals: each sale is kept whole with its answer (canteen.Sale).
+        "/api/v1/canteen/",
         # Payment providers' calls are stored whole by the canteen (ProviderRequest).
         "/payments/",
     ],

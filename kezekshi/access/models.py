@@ -71,6 +71,7 @@ class Device(SchoolOwned):
         FACE_TERMINAL = "face_terminal", _("Face terminal")
         CARD_READER = "card_reader", _("Card reader")
         EDGE_GATEWAY = "edge_gateway", _("Edge gateway")
+        POS_TERMINAL = "pos_terminal", _("Canteen POS terminal")
 
     name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)

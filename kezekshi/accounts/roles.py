@@ -44,19 +44,27 @@ class Perm(models.TextChoices):
     CANTEEN_SELL = "canteen.sell", _("Sell at the canteen till")
     CANTEEN_MANAGE = "canteen.manage", _("Manage the canteen: menu, wallets, overdrafts, refunds")
     CANTEEN_REPORTS = "canteen.reports", _("See canteen reports, top-ups and reconciliations")
+    CANTEEN_MENU = "canteen.menu", _("Keep the canteen's dishes and daily menus")
+    FREE_MEALS_PROPOSE = "canteen.free_meals.propose", _("Enter pupils entitled to free meals")
+    FREE_MEALS_APPROVE = "canteen.free_meals.approve", _("Approve free-meal entitlements")
 
 
 _ALL_STAFF_VIEW = {Perm.PORTAL, Perm.PEOPLE_VIEW}
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.SCHOOL_ADMIN: frozenset(Perm),
     Role.GUARD: frozenset(_ALL_STAFF_VIEW | {Perm.ACCESS_GUARD, Perm.ACCESS_CARDS}),
-    Role.CASHIER: frozenset(_ALL_STAFF_VIEW | {Perm.CANTEEN_SELL}),
+    # The canteen's staff sell at the till and keep its dishes and daily menus.
+    Role.CASHIER: frozenset(_ALL_STAFF_VIEW | {Perm.CANTEEN_SELL, Perm.CANTEEN_MENU}),
     # The accountant reads the money: reports, top-ups and the providers' reconciliations.
     Role.ACCOUNTANT: frozenset(_ALL_STAFF_VIEW | {Perm.CANTEEN_REPORTS}),
     Role.LIBRARIAN: frozenset(_ALL_STAFF_VIEW),
     # Class teachers see attendance of their own classes only (the pages narrow it).
     Role.CLASS_TEACHER: frozenset(_ALL_STAFF_VIEW | {Perm.ATTENDANCE_VIEW, Perm.ATTENDANCE_EXCUSE}),
-    Role.SOCIAL_PEDAGOGUE: frozenset(_ALL_STAFF_VIEW | {Perm.ATTENDANCE_VIEW}),
+    # The social pedagogue enters the pupils entitled to free meals; the director (the
+    # school administrator) approves them.
+    Role.SOCIAL_PEDAGOGUE: frozenset(
+        _ALL_STAFF_VIEW | {Perm.ATTENDANCE_VIEW, Perm.FREE_MEALS_PROPOSE}
+    ),
     # The data-protection officer answers for the audit log and the subjects' requests
     # (school admins and operators hold every permission, these included).
     Role.DPO: frozenset(

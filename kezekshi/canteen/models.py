@@ -16,12 +16,12 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kezekshi.core.crypto import EncryptedTextField
-from kezekshi.core.models import School, SchoolOwned
+from kezekshi.core.models import School, SchoolOwned, TranslatedName
 from kezekshi.people.models import Pupil
 from kezekshi.privacy.models import AppendOnlyError, AppendOnlyQuerySet
 
@@ -193,6 +193,7 @@ class LedgerTransaction(SchoolOwned, AppendOnlyRow):
         SALE_REFUND = "sale_refund", _("Purchase refunded")
         TRANSFER = "transfer", _("Transfer between siblings")
         FREE_MEAL = "free_meal", _("Free meal")
+        FREE_MEAL_VOID = "free_meal_void", _("Free meal voided")
 
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     external_id = models.CharField(_("external id"), max_length=100)
@@ -420,3 +421,353 @@ class ReconciliationLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.txn_id}"
+
+
+# === The canteen's food: menu, parents' controls, the till's sales, free meals, ratings ===
+# (see docs/canteen-pos.md). Money still moves only through the ledger above; these rows
+# say what was sold and why, and point at the ledger transactions that moved the money.
+
+
+class Allergen(models.TextChoices):
+    """The 14 allergens food labels must name (the EU list Kazakh caterers use too)."""
+
+    GLUTEN = "gluten", _("Cereals containing gluten")
+    CRUSTACEANS = "crustaceans", _("Crustaceans")
+    EGGS = "eggs", _("Eggs")
+    FISH = "fish", _("Fish")
+    PEANUTS = "peanuts", _("Peanuts")
+    SOYBEANS = "soybeans", _("Soybeans")
+    MILK = "milk", _("Milk")
+    NUTS = "nuts", _("Tree nuts")
+    CELERY = "celery", _("Celery")
+    MUSTARD = "mustard", _("Mustard")
+    SESAME = "sesame", _("Sesame")
+    SULPHITES = "sulphites", _("Sulphites")
+    LUPIN = "lupin", _("Lupin")
+    MOLLUSCS = "molluscs", _("Molluscs")
+
+
+class Meal(models.TextChoices):
+    BREAKFAST = "breakfast", _("Breakfast")
+    LUNCH = "lunch", _("Lunch")
+    SNACK = "snack", _("Snack")
+
+
+class CanteenSettings(SchoolOwned):
+    """A school's canteen rules: what one free meal of each kind may cost the free-meal fund
+    (0: that meal is not subsidised) and how much a pupil may spend at a till that has
+    lost its connection."""
+
+    free_breakfast_cost = money(_("free breakfast: cost covered"), default=ZERO)
+    free_lunch_cost = money(_("free lunch: cost covered"), default=ZERO)
+    free_snack_cost = money(_("free snack: cost covered"), default=ZERO)
+    offline_limit = money(_("spending per pupil per day at an offline till"), default=Decimal(1000))
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("canteen settings")
+        verbose_name_plural = _("canteen settings")
+        constraints = [
+            models.UniqueConstraint(fields=["school"], name="canteen_settings_once"),
+            models.CheckConstraint(
+                condition=Q(free_breakfast_cost__gte=0)
+                & Q(free_lunch_cost__gte=0)
+                & Q(free_snack_cost__gte=0)
+                & Q(offline_limit__gte=0),
+                name="canteen_settings_not_negative",
+            ),
+        ]
+
+    def free_meal_cost(self, meal: str) -> Decimal:
+        return Decimal(getattr(self, f"free_{meal}_cost"))
+
+
+class DishCategory(SchoolOwned, TranslatedName):
+    """Soups, mains, drinks, pastry… — what parents can ban as a whole."""
+
+    position = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        verbose_name = _("dish category")
+        verbose_name_plural = _("dish categories")
+        ordering = ["school", "position", "name_kk"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "name_kk"], name="dish_category_unique_name")
+        ]
+
+
+class Dish(SchoolOwned, TranslatedName):
+    """A dish or an item the canteen sells, with its usual price and its allergens."""
+
+    category = models.ForeignKey(
+        DishCategory, on_delete=models.PROTECT, related_name="dishes", verbose_name=_("category")
+    )
+    photo = models.ImageField(_("photo"), upload_to="dishes/%Y/", blank=True)
+    price = money(_("price"))
+    # Codes of ``Allergen``, sorted; a dish is never sold to a pupil allergic to any of them.
+    allergens = models.JSONField(_("allergens"), default=list, blank=True)
+    is_active = models.BooleanField(_("on sale"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("dish")
+        verbose_name_plural = _("dishes")
+        ordering = ["school", "category__position", "name_kk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gt=0), name="dish_price_positive"),
+        ]
+        indexes = [models.Index(fields=["school", "is_active"])]
+
+    def allergen_labels(self) -> list[str]:
+        return [str(Allergen(code).label) for code in self.allergens if code in Allergen.values]
+
+
+class DailyMenu(SchoolOwned):
+    """One meal of one day (breakfast, lunch or snack), published to parents."""
+
+    date = models.DateField(_("date"))
+    meal = models.CharField(_("meal"), max_length=10, choices=Meal.choices)
+    is_published = models.BooleanField(_("published"), default=False)
+    published_at = models.DateTimeField(_("published"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("daily menu")
+        verbose_name_plural = _("daily menus")
+        ordering = ["school", "date", "meal"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "date", "meal"], name="daily_menu_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.get_meal_display()}"
+
+
+class MenuItem(SchoolOwned):
+    """A dish on a day's menu, at that day's price."""
+
+    menu = models.ForeignKey(DailyMenu, on_delete=models.CASCADE, related_name="items")
+    dish = models.ForeignKey(Dish, on_delete=models.PROTECT, related_name="menu_items")
+    price = money(_("price of the day"))
+
+    class Meta:
+        verbose_name = _("menu item")
+        verbose_name_plural = _("menu items")
+        ordering = ["menu", "dish__category__position", "dish__name_kk"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "menu", "dish"], name="menu_item_once"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="menu_item_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dish} {self.price}"
+
+
+class PupilControls(SchoolOwned):
+    """What the parents set for one child: a daily limit, allergens, banned dishes and
+    categories, and the low-balance alert. Written only by ``canteen.controls``."""
+
+    pupil = models.OneToOneField(
+        Pupil, on_delete=models.CASCADE, related_name="canteen_controls", verbose_name=_("pupil")
+    )
+    daily_limit = money(_("daily spending limit"), null=True, blank=True)
+    allergens = models.JSONField(_("allergens"), default=list, blank=True)
+    banned_dishes = models.JSONField(_("banned dishes"), default=list, blank=True)
+    banned_categories = models.JSONField(_("banned categories"), default=list, blank=True)
+    low_balance_threshold = money(_("low-balance alert below"), null=True, blank=True)
+    # Set once the alert for the current stay below the threshold was sent (see
+    # ``controls.after_debit``): a new alert needs the balance to rise above it first.
+    low_balance_alerted = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("parents' canteen controls")
+        verbose_name_plural = _("parents' canteen controls")
+        constraints = [
+            models.UniqueConstraint(fields=["school", "pupil"], name="pupil_controls_once"),
+            models.CheckConstraint(
+                condition=Q(daily_limit__isnull=True) | Q(daily_limit__gte=0),
+                name="pupil_controls_limit_not_negative",
+            ),
+        ]
+
+
+class FreeMealEntitlement(SchoolOwned):
+    """A pupil of grades 5–11 entitled to free meals for a social reason: entered by the
+    social pedagogue, in force once the director (school administrator) approves it.
+
+    Pupils of grades 1–4 of state schools need no row: they are entitled by their grade.
+    """
+
+    class Basis(models.TextChoices):
+        SOCIAL_ASSISTANCE = "social_assistance", _("Family receives targeted social assistance")
+        LOW_INCOME = "low_income", _("Family income below the subsistence minimum")
+        ORPHAN = "orphan", _("Orphan")
+        NO_PARENTAL_CARE = "no_parental_care", _("Child left without parental care")
+        OTHER = "other", _("Other category set by law")
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", _("Waiting for approval")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        REVOKED = "revoked", _("Revoked")
+
+    pupil = models.ForeignKey(
+        Pupil, on_delete=models.CASCADE, related_name="free_meal_entitlements"
+    )
+    basis = models.CharField(_("basis"), max_length=20, choices=Basis.choices)
+    valid_from = models.DateField(_("valid from"))
+    valid_until = models.DateField(_("valid until"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PROPOSED
+    )
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    proposed_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("free-meal entitlement")
+        verbose_name_plural = _("free-meal entitlements")
+        ordering = ["school", "-proposed_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_until__gte=F("valid_from")), name="entitlement_dates_in_order"
+            )
+        ]
+        indexes = [models.Index(fields=["school", "pupil", "status"])]
+
+
+class Sale(SchoolOwned):
+    """What a till sold to a pupil, once per till transaction id.
+
+    ``external_id`` is the till's transaction id, prefixed with the till (``d<device>:``
+    for a POS terminal, ``web:`` for the cashier page): a retry finds this row and gets
+    ``answer`` back, byte for byte the same JSON. The money is in the ledger:
+    ``charge`` (the wallet's part) and ``free_meal`` (the free-meal fund's part).
+    """
+
+    class Status(models.TextChoices):
+        SOLD = "sold", _("Sold")
+        VOIDED = "voided", _("Voided")
+
+    pupil = models.ForeignKey(Pupil, on_delete=models.PROTECT, related_name="canteen_sales")
+    external_id = models.CharField(max_length=100)
+    device = models.ForeignKey(
+        "access.Device", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    cashier = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    sold_at = models.DateTimeField(_("sold at"))
+    recorded_at = models.DateTimeField(default=timezone.now)
+    offline = models.BooleanField(_("sold offline"), default=False)
+    total = money(_("total"), default=ZERO)
+    free_amount = money(_("paid by the free-meal fund"), default=ZERO)
+    wallet_amount = money(_("paid from the balance"), default=ZERO)
+    # An offline sale the wallet could not cover: what it now owes.
+    shortfall = money(_("shortfall"), default=ZERO)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SOLD)
+    charge = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    free_meal = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.CharField(max_length=300, blank=True)
+    # The JSON answered to the till, kept as text: a replay gets the same bytes back.
+    answer = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("sale")
+        verbose_name_plural = _("sales")
+        ordering = ["-sold_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "external_id"], name="sale_once"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="sale_total_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["school", "pupil", "sold_at"]),
+            models.Index(fields=["school", "sold_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} {self.total}"
+
+
+class SaleLine(SchoolOwned):
+    sale = models.ForeignKey(Sale, on_delete=models.CASCADE, related_name="lines")
+    dish = models.ForeignKey(Dish, on_delete=models.PROTECT, related_name="+")
+    meal = models.CharField(max_length=10, choices=Meal.choices)
+    quantity = models.PositiveSmallIntegerField(default=1)
+    unit_price = money(_("price"))
+    amount = money(_("amount"))
+
+    class Meta:
+        verbose_name = _("sale line")
+        verbose_name_plural = _("sale lines")
+        indexes = [models.Index(fields=["school", "dish"])]
+
+
+class FreeMeal(SchoolOwned):
+    """One subsidised meal served: at most one per pupil, meal and day (a voided sale
+    gives the day's meal back). The monthly free-meal report lists these rows."""
+
+    pupil = models.ForeignKey(Pupil, on_delete=models.PROTECT, related_name="free_meals")
+    date = models.DateField(_("date"))
+    meal = models.CharField(_("meal"), max_length=10, choices=Meal.choices)
+    cost = money(_("cost"))
+    served_at = models.DateTimeField(_("served at"))
+    sale = models.ForeignKey(Sale, on_delete=models.PROTECT, related_name="free_meals")
+    basis = models.CharField(_("basis"), max_length=20)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("free meal")
+        verbose_name_plural = _("free meals")
+        ordering = ["school", "date", "served_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "pupil", "date", "meal"],
+                condition=Q(voided_at__isnull=True),
+                name="free_meal_once_per_day",
+            ),
+            models.CheckConstraint(condition=Q(cost__gt=0), name="free_meal_cost_positive"),
+        ]
+        indexes = [models.Index(fields=["school", "date"])]
+
+
+class MealRating(SchoolOwned):
+    """A parent's (or, through the parent's app, the child's own) mark for a dish of a day."""
+
+    pupil = models.ForeignKey(Pupil, on_delete=models.CASCADE, related_name="meal_ratings")
+    dish = models.ForeignKey(Dish, on_delete=models.CASCADE, related_name="ratings")
+    date = models.DateField(_("date"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    by_child = models.BooleanField(_("the child's own mark"), default=False)
+    score = models.PositiveSmallIntegerField(_("mark"))
+    comment = models.CharField(_("comment"), max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("meal rating")
+        verbose_name_plural = _("meal ratings")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "pupil", "dish", "date", "author", "by_child"],
+                name="meal_rating_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(score__gte=1) & Q(score__lte=5), name="meal_rating_one_to_five"
+            ),
+        ]
+        indexes = [models.Index(fields=["school", "dish", "date"])]

@@ -51,7 +51,7 @@ def _tiyn(amount: Decimal) -> Decimal:
 
 def wallets_in_debt(school: School) -> QuerySet[Wallet]:
     """Wallets below their overdraft: a card refund of a top-up that was spent already,
-    or an overdraft lowered below the debt."""
+    an overdraft lowered below the debt, or an offline sale the wallet could not cover."""
     return (
         Wallet.objects.filter(school=school, balance__lt=-F("overdraft_limit") - HALF_TIYN)
         .select_related("pupil__person", "pupil__school_class")

@@ -420,7 +420,7 @@ def void_sale(
     *,
     sale: LedgerTransaction,
     reason: str,
-    by: User,
+    by: User | None,
     request: HttpRequest | None = None,
 ) -> Booked:
     """Cancel a whole purchase (the cashier's mistake): the wallet gets it all back and the
@@ -444,7 +444,7 @@ def refund_sale(
     sale: LedgerTransaction,
     amount: Decimal,
     reason: str,
-    by: User,
+    by: User | None,
     external_id: str,
     request: HttpRequest | None = None,
 ) -> Booked:
@@ -471,7 +471,7 @@ def _reverse_sale(
     kind: str,
     external_id: str,
     reason: str,
-    by: User,
+    by: User | None,
     request: HttpRequest | None,
 ) -> Booked:
     _check_amount(amount)
@@ -613,17 +613,25 @@ def set_overdraft(
 # --- notices -----------------------------------------------------------------------------
 
 
-def _tell_guardians(
-    *, wallet: Wallet, booked: LedgerTransaction, provider: PaymentProvider
-) -> None:
-    """One notice per guardian with an account: the amount, the provider, the new balance.
+@dataclass(frozen=True)
+class Recipient:
+    """A guardian to tell about a child's canteen money, in their language."""
+
+    user_id: int
+    language: str
+    person_id: int  # the child's
+    first_name: str  # the child's
+
+
+def guardians_to_tell(*, pupil_id: int) -> list[Recipient]:
+    """The child's guardians with an account who may be told about the child's money.
 
     As for passes: nobody who withdrew consent, and for a blocked child only the legal
-    representatives. Written in the booking's transaction (the outbox).
+    representatives. Used by every canteen notice (top-ups, purchases, low balance).
     """
     links = list(
         Guardianship.objects.filter(
-            pupil_id=wallet.pupil_id,
+            pupil_id=pupil_id,
             guardian__person__user__isnull=False,
             guardian__person__user__is_active=True,
         ).values_list(
@@ -636,20 +644,34 @@ def _tell_guardians(
         )
     )
     if not links:
-        return
+        return []
     withdrawn = withdrawn_processing(
         users={link[0] for link in links}, children={link[3] for link in links}
     )
+    return [
+        Recipient(user, language or "kk", person_id, name)
+        for user, language, legal, person_id, name, blocked_at in links
+        if (user, None) not in withdrawn
+        and (user, person_id) not in withdrawn
+        and (blocked_at is None or legal)
+    ]
+
+
+def _tell_guardians(
+    *, wallet: Wallet, booked: LedgerTransaction, provider: PaymentProvider
+) -> None:
+    """One notice per guardian who may be told (``guardians_to_tell``): the amount, the
+    provider, the new balance. Written in the booking's transaction (the outbox).
+    """
+    recipients = guardians_to_tell(pupil_id=wallet.pupil_id)
+    if not recipients:
+        return
     balance = Wallet.objects.values_list("balance", flat=True).get(pk=wallet.pk)
     notices = []
-    for user, language, legal, person_id, name, blocked_at in links:
-        if (user, None) in withdrawn or (user, person_id) in withdrawn:
-            continue
-        if blocked_at is not None and not legal:
-            continue
-        with translation.override(language or "kk"):
+    for recipient in recipients:
+        with translation.override(recipient.language):
             values = {
-                "name": name,
+                "name": recipient.first_name,
                 "amount": tenge(booked.amount),
                 "provider": provider.name,
                 "balance": tenge(balance),
@@ -667,11 +689,11 @@ def _tell_guardians(
         notices.append(
             notifications.Notice(
                 school_id=wallet.school_id,
-                recipient_id=user,
+                recipient_id=recipient.user_id,
                 kind="canteen",
                 key=f"canteen:{booked.pk}",
                 text=text % values,
-                person_id=person_id,
+                person_id=recipient.person_id,
             )
         )
     notifications.enqueue(notices, new_causes=True)

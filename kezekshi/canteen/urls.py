@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from kezekshi.canteen import views
+from kezekshi.canteen import free_meal_views, menu_views, pos_views, views
 
 app_name = "canteen"
 urlpatterns = [
@@ -12,4 +12,28 @@ urlpatterns = [
         views.reconciliation,
         name="reconciliation",
     ),
+    # The till (cashier's page).
+    path("till/", pos_views.till, name="till"),
+    path("till/sell/", pos_views.sell, name="till_sell"),
+    path("till/sales/<int:sale_id>/void/", pos_views.void, name="till_void"),
+    path("people/<int:person_id>/photo/", pos_views.pupil_photo, name="pupil_photo"),
+    # Dishes and menus.
+    path("dishes/", menu_views.dishes, name="dishes"),
+    path("dishes/<int:dish_id>/", menu_views.dish, name="dish"),
+    path("dishes/categories/", menu_views.add_category, name="add_category"),
+    path("dishes/<int:dish_id>/photo/", menu_views.dish_photo, name="dish_photo"),
+    path("menu/", menu_views.week, name="menu"),
+    path("menu/day/", menu_views.day, name="menu_day"),
+    path("ratings/", menu_views.ratings, name="ratings"),
+    # Free meals and the school's canteen settings.
+    path("free-meals/", free_meal_views.entitlements, name="free_meals"),
+    path(
+        "free-meals/<int:entitlement_id>/decide/",
+        free_meal_views.decide,
+        name="free_meal_decide",
+    ),
+    path("free-meals/report/", free_meal_views.report, name="free_meal_report"),
+    path("free-meals/report.csv", free_meal_views.report_csv, name="free_meal_report_csv"),
+    path("free-meals/report.xlsx", free_meal_views.report_xlsx, name="free_meal_report_xlsx"),
+    path("settings/", free_meal_views.canteen_settings, name="settings"),
 ]

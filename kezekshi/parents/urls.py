@@ -36,4 +36,5 @@ urlpatterns = [
     path("", include("kezekshi.parents.attendance_urls")),
     path("", include("kezekshi.parents.passes_urls")),
     path("", include("kezekshi.parents.wallet_urls")),
+    path("", include("kezekshi.parents.canteen_urls")),
 ]

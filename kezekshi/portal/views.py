@@ -114,6 +114,16 @@ def home(request: HttpRequest) -> HttpResponse:
         "can_see_attendance": has_perm(request.user, Perm.ATTENDANCE_VIEW, school),  # type: ignore[arg-type]
         "can_excuse": has_perm(request.user, Perm.ATTENDANCE_EXCUSE, school),  # type: ignore[arg-type]
         "can_see_time_sheets": has_perm(request.user, Perm.SCHOOL_MANAGE, school),  # type: ignore[arg-type]
+        "canteen": {
+            perm.name.lower(): has_perm(request.user, perm, school)  # type: ignore[arg-type]
+            for perm in (
+                Perm.CANTEEN_SELL,
+                Perm.CANTEEN_MENU,
+                Perm.CANTEEN_MANAGE,
+                Perm.CANTEEN_REPORTS,
+                Perm.FREE_MEALS_PROPOSE,
+            )
+        },
     }
     if has_perm(request.user, Perm.PRIVACY_REQUESTS, school):  # type: ignore[arg-type]
         context["open_requests"] = SubjectRequest.objects.filter(

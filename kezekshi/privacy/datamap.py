@@ -61,6 +61,8 @@ class DataCategory(models.TextChoices):
     EDUCATION = "education", _("Education and work at school (class, position)")
     PRESENCE = "presence", _("Location and presence")
     FINANCIAL = "financial", _("Financial data")
+    HEALTH = "health", _("Health data (food allergies)")
+    SOCIAL = "social", _("Social status (grounds for free meals)")
     LIBRARY = "library", _("Library use")
     ACCOUNT = "account", _("Account and sign-in")
     TECHNICAL = "technical", _("Technical request data")
@@ -799,6 +801,88 @@ register(
     not_personal=["id", "reconciliation", "school", "kind", "txn_id", "transaction"],
 )
 
+register(
+    "canteen.CanteenSettings",
+    not_personal=[
+        "id", "school", "free_breakfast_cost", "free_lunch_cost", "free_snack_cost",
+        "offline_limit", "updated_at",
+    ],
+)  # fmt: skip
+register(
+    "canteen.DishCategory",
+    not_personal=["id", "school", "name_kk", "name_ru", "name_en", "position"],
+)
+register(
+    "canteen.Dish",
+    not_personal=[
+        "id", "school", "name_kk", "name_ru", "name_en", "category", "photo", "price",
+        "allergens", "is_active", "created_at",
+    ],
+)  # fmt: skip
+register(
+    "canteen.DailyMenu",
+    not_personal=["id", "school", "date", "meal", "is_published", "published_at"],
+)
+register("canteen.MenuItem", not_personal=["id", "school", "menu", "dish", "price"])
+register(
+    "canteen.PupilControls",
+    subjects=[S.PUPIL],
+    # A child's food allergies are health data; the limits and bans are the family's
+    # decisions about the child's money.
+    health=["allergens"],
+    financial=[
+        "daily_limit", "banned_dishes", "banned_categories", "low_balance_threshold",
+        "low_balance_alerted",
+    ],
+    not_personal=["id", "school", "pupil", "updated_at", "updated_by"],
+)  # fmt: skip
+register(
+    "canteen.FreeMealEntitlement",
+    subjects=[S.PUPIL],
+    social=["basis", "valid_from", "valid_until", "status", "note"],
+    not_personal=[
+        "id",
+        "school",
+        "pupil",
+        "proposed_by",
+        "proposed_at",
+        "decided_by",
+        "decided_at",
+    ],
+)
+register(
+    "canteen.Sale",
+    subjects=[S.PUPIL],
+    # What a child bought, when, and who paid: the purchase history.
+    financial=[
+        "sold_at", "total", "free_amount", "wallet_amount", "shortfall", "status",
+        "void_reason", "answer",
+    ],
+    not_personal=[
+        "id", "school", "pupil", "external_id", "device", "cashier", "recorded_at", "offline",
+        "charge", "free_meal", "voided_at",
+    ],
+)  # fmt: skip
+register(
+    "canteen.SaleLine",
+    subjects=[S.PUPIL],
+    financial=["dish", "meal", "quantity", "unit_price", "amount"],
+    not_personal=["id", "school", "sale"],
+)
+register(
+    "canteen.FreeMeal",
+    subjects=[S.PUPIL],
+    social=["basis"],
+    financial=["date", "meal", "cost", "served_at"],
+    not_personal=["id", "school", "pupil", "sale", "voided_at"],
+)
+register(
+    "canteen.MealRating",
+    subjects=[S.PUPIL, S.USER],
+    messages=["score", "comment", "by_child"],
+    not_personal=["id", "school", "pupil", "dish", "date", "author", "created_at", "updated_at"],
+)
+
 # ==== Uses: which feature needs which categories, for which purpose ===================
 
 use(
@@ -902,6 +986,35 @@ use(
 use(
     "notifications.canteen",
     _("Telling guardians of each top-up of their child's canteen balance"),
+    purpose=P.NOTIFICATIONS,
+    categories=[C.NAME, C.FINANCIAL, C.CONTACT, C.MESSAGES],
+)
+
+use(
+    "canteen.pos",
+    _(
+        "The canteen till: finding the pupil by card, QR or personal account, the photo "
+        "and class to confirm who it is, the balance, the parents' limits, bans and the "
+        "child's allergies checked at each sale, free meals"
+    ),
+    purpose=P.PAYMENTS,
+    categories=[C.NAME, C.PHOTO, C.EDUCATION, C.FINANCIAL, C.HEALTH, C.SOCIAL, C.ACCOUNT],
+)
+use(
+    "canteen.free_meal_report",
+    _("The monthly free-meal report for the state Social Wallet: pupil, day, time, meal, cost"),
+    purpose=P.LEGAL_OBLIGATIONS,
+    categories=[C.NAME, C.EDUCATION, C.FINANCIAL, C.SOCIAL],
+)
+use(
+    "canteen.ratings",
+    _("Meal quality marks and comments by parents and pupils, shown to the canteen"),
+    purpose=P.SUPPORT,
+    categories=[C.MESSAGES],
+)
+use(
+    "notifications.canteen_purchases",
+    _("Telling guardians of each purchase (items, amount, time) and of a low balance"),
     purpose=P.NOTIFICATIONS,
     categories=[C.NAME, C.FINANCIAL, C.CONTACT, C.MESSAGES],
 )

@@ -201,3 +201,146 @@ def top_up(
 def balance(wallet: Wallet) -> Decimal:
     wallet.refresh_from_db()
     return wallet.balance
+
+
+# --- the canteen's food and tills (menus, POS terminals, parents' controls) -------------
+
+
+@dataclass
+class Menu:
+    """Today's menu of the ``school``: lunch and breakfast, with dishes whose allergens
+    the tests rely on. ``item[name]`` is the menu item of the day, ``dish[name]`` the dish."""
+
+    lunch: Any
+    breakfast: Any
+    dish: dict[str, Any]
+    item: dict[str, Any]
+    category: dict[str, Any]
+
+
+@pytest.fixture
+def menu(school: Any) -> Menu:
+    return make_menu(school)
+
+
+def make_menu(school: Any) -> Menu:
+    from kezekshi.canteen import menu as menus
+    from kezekshi.canteen.menu import local_today
+
+    soups = menus.save_category(school=school, name_kk="Сорпалар", name_ru="Супы", position=1)
+    mains = menus.save_category(school=school, name_kk="Негізгі", name_ru="Вторые", position=2)
+    sweets = menus.save_category(school=school, name_kk="Тәттілер", name_ru="Сладкое", position=3)
+    drinks = menus.save_category(school=school, name_kk="Сусындар", name_ru="Напитки", position=4)
+
+    def dish(category: Any, kk: str, ru: str, en: str, price: str, allergens: list[str]) -> Any:
+        return menus.save_dish(
+            school=school,
+            category=category,
+            name_kk=kk,
+            name_ru=ru,
+            name_en=en,
+            price=Decimal(price),
+            allergens=allergens,
+        )
+
+    dishes = {
+        "borscht": dish(soups, "Борщ", "Борщ", "Borscht", "350.00", ["celery"]),
+        "plov": dish(mains, "Палау", "Плов", "Plov", "600.00", []),
+        "compote": dish(drinks, "Компот", "Компот", "Compote", "150.00", []),
+        "peanut_bar": dish(sweets, "Жаңғақ батончигі", "Батончик", "Peanut bar", "200.00",
+                           ["peanuts", "nuts"]),
+        "porridge": dish(mains, "Сүт ботқасы", "Молочная каша", "Milk porridge", "300.00",
+                         ["milk", "gluten"]),
+        "tea": dish(drinks, "Шай", "Чай", "Tea", "50.00", []),
+    }  # fmt: skip
+    today = local_today()
+    lunch = menus.set_menu(
+        school=school,
+        date=today,
+        meal="lunch",
+        items=[(dishes[name], None) for name in ("borscht", "plov", "compote", "peanut_bar")],
+        publish=True,
+    )
+    breakfast = menus.set_menu(
+        school=school,
+        date=today,
+        meal="breakfast",
+        items=[(dishes["porridge"], None), (dishes["tea"], None)],
+        publish=True,
+    )
+    items = {item.dish_id: item for item in lunch.items.all()} | {
+        item.dish_id: item for item in breakfast.items.all()
+    }
+    return Menu(
+        lunch=lunch,
+        breakfast=breakfast,
+        dish=dishes,
+        item={name: items[d.pk] for name, d in dishes.items()},
+        category={"soups": soups, "mains": mains, "sweets": sweets, "drinks": drinks},
+    )
+
+
+@dataclass
+class Terminal:
+    """A canteen POS terminal: signs its calls as the device API requires."""
+
+    device: Any
+    secret: str
+    client: Client = field(default_factory=lambda: Client(HTTP_ACCEPT_LANGUAGE="en"))
+
+    def post(self, path: str, payload: Any, *, language: str = "en") -> Any:
+        from kezekshi.access.device_auth import signed_headers
+
+        body = json.dumps(payload).encode()
+        full = f"/api/v1/canteen{path}"
+        headers = signed_headers(
+            device_id=self.device.pk, secret=self.secret, method="POST", path=full, body=body
+        )
+        return self.client.post(
+            full,
+            data=body,
+            content_type="application/json",
+            headers={**headers, "Accept-Language": language},  # type: ignore[arg-type]
+        )
+
+    def get(self, path: str) -> Any:
+        from kezekshi.access.device_auth import signed_headers
+
+        full = f"/api/v1/canteen{path}"
+        headers = signed_headers(
+            device_id=self.device.pk, secret=self.secret, method="GET", path=full, body=b""
+        )
+        return self.client.get(full, headers=headers)  # type: ignore[arg-type]
+
+    def sell(self, pupil: Pupil, txn_id: str, *items: Any, language: str = "en") -> Any:
+        lines = [
+            {"menu_item_id": entry[0].pk, "quantity": entry[1]}
+            if isinstance(entry, tuple)
+            else {"menu_item_id": entry.pk, "quantity": 1}
+            for entry in items
+        ]
+        return self.post(
+            "/sales", {"txn_id": txn_id, "pupil_id": pupil.pk, "items": lines}, language=language
+        )
+
+
+def make_terminal(school: Any, name: str = "Касса 1") -> Terminal:
+    from kezekshi.access import services as access_services
+
+    device, secret = access_services.register_device(
+        school=school, name=name, kind="pos_terminal", door=None
+    )
+    return Terminal(device, secret)
+
+
+@pytest.fixture
+def terminal(school: Any) -> Terminal:
+    return make_terminal(school)
+
+
+@pytest.fixture
+def funded(wallet: Wallet, kaspi: PaymentProvider) -> Wallet:
+    """The pupil's wallet with 2,000 ₸ on it."""
+    top_up(wallet, kaspi, "2000.00", "fund-1", at="2025-09-01 08:00")
+    wallet.refresh_from_db()
+    return wallet

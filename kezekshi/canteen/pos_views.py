@@ -1,0 +1,204 @@
+"""The cashier's page: a touch screen at the till.
+
+The cashier (or a USB card reader, which types the card's number and Enter like a
+keyboard) fills in the one search box: a card UID, a QR pass's text or a personal
+account number; a face terminal's match is entered as "face". The page then shows the
+pupil's photo, name, class, balance, today's free meal and the parents' rules, and
+today's menu as big buttons — dishes the child must not have are shown but cannot be
+added, and the server refuses them anyway. Each page carries a fresh transaction id,
+so a double tap on "Sell" sells once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from kezekshi.accounts.decorators import staff_view
+from kezekshi.accounts.roles import Perm
+from kezekshi.canteen import controls as family
+from kezekshi.canteen import menu, pos
+from kezekshi.canteen.models import Allergen, Sale
+from kezekshi.canteen.money import tenge
+from kezekshi.core.errors import ServiceError
+from kezekshi.people.models import Pupil
+from kezekshi.portal.pages import school_of, school_page
+from kezekshi.privacy import audit
+
+
+def _kinds() -> list[tuple[str, str]]:
+    return [
+        ("card", _("Card")),
+        ("qr", _("QR code")),
+        ("account", _("Personal account")),
+        ("face", _("Face terminal")),
+    ]
+
+
+def _render(
+    request: HttpRequest,
+    *,
+    pupil: Pupil | None = None,
+    error: ServiceError | None = None,
+    find: str = "",
+    kind: str = "card",
+    wanted: dict[int, int] | None = None,
+) -> HttpResponse:
+    school = school_of(request)
+    context: dict[str, Any] = {
+        "kinds": _kinds(),
+        "kind": kind,
+        "find": find,
+        "error": error,
+        "recent": Sale.objects.filter(school=school, external_id__startswith="web:")
+        .select_related("pupil__person", "cashier")
+        .order_by("-sold_at", "-pk")[:10],
+        "allergen_names": dict(Allergen.choices),
+    }
+    if pupil is not None:
+        seen = pos.at_till(pupil)
+        rows = []
+        for item in menu.items_of_day(school.pk, menu.local_today()):
+            why = family.refusal(seen.controls, [item.dish])
+            rows.append(
+                {
+                    "item": item,
+                    "why": why[0] if why is not None else "",
+                    "count": (wanted or {}).get(item.pk),
+                }
+            )
+        context.update(
+            {
+                "seen": seen,
+                "rows": rows,
+                "txn_id": uuid.uuid4().hex,
+                "max_quantity": pos.MAX_QUANTITY,
+                "pupil_allergens": [
+                    str(Allergen(code).label)
+                    for code in (seen.controls.allergens if seen.controls else [])
+                ],
+            }
+        )
+    status = error.status if error is not None else 200
+    return school_page(request, "canteen/till.html", context, status=status)
+
+
+@staff_view(Perm.CANTEEN_SELL)
+@require_GET
+def till(request: HttpRequest) -> HttpResponse:
+    """The till: the search box, and once a pupil is found, their card and the menu."""
+    find = request.GET.get("find", "").strip()
+    kind = request.GET.get("kind", "card")
+    if kind not in pos.IDENTIFY_KINDS:
+        kind = "card"
+    if not find:
+        return _render(request, kind=kind)
+    school = school_of(request)
+    try:
+        pupil = pos.identify(school_id=school.pk, kind=kind, value=find)
+    except ServiceError as exc:
+        return _render(request, error=exc, kind=kind)
+    # The cashier sees the child's card: a read of personal data, like any card.
+    audit.record(
+        action=audit.Action.VIEW,
+        actor=request.user,  # type: ignore[arg-type]
+        school=school,
+        person=pupil.person,
+        target=f"canteen:till:{pupil.pk}",
+        details={"identified_by": kind},
+        request=request,
+    )
+    return _render(request, pupil=pupil, kind=kind)
+
+
+def _wanted(request: HttpRequest) -> dict[int, int]:
+    """``qty_<menu item id>`` fields of the sale form → quantities above zero."""
+    found = {}
+    for name in request.POST:
+        if not name.startswith("qty_"):
+            continue
+        item_id, count = name[4:], request.POST.get(name, "").strip()
+        if item_id.isdecimal() and count.isdecimal() and 0 < int(count) <= pos.MAX_QUANTITY:
+            found[int(item_id)] = int(count)
+    return found
+
+
+@staff_view(Perm.CANTEEN_SELL)
+@require_POST
+def sell(request: HttpRequest) -> HttpResponse:
+    school = school_of(request)
+    pupil_id = request.POST.get("pupil", "")
+    if not pupil_id.isdecimal():
+        raise Http404
+    pupil = get_object_or_404(
+        Pupil.objects.select_related("person", "school_class", "school"),
+        pk=int(pupil_id),
+        school=school,
+    )
+    wanted = _wanted(request)
+    try:
+        sold = pos.sell(
+            pupil=pupil,
+            items=[pos.Asked(item_id, count) for item_id, count in wanted.items()],
+            txn_id=request.POST.get("txn_id", ""),
+            cashier=request.user,  # type: ignore[arg-type]
+        )
+    except ServiceError as exc:
+        return _render(request, pupil=pupil, error=exc, wanted=wanted)
+    sale = sold.sale
+    messages.success(
+        request,
+        _("Sold to %(name)s: %(total)s ₸ (free meal %(free)s ₸). Balance: %(balance)s ₸.")
+        % {
+            "name": pupil.person.full_name,
+            "total": tenge(sale.total),
+            "free": tenge(sale.free_amount),
+            "balance": tenge(Decimal(sold.answer["balance"])),
+        },
+    )
+    return redirect("canteen:till")
+
+
+@staff_view(Perm.CANTEEN_SELL)
+@require_POST
+def void(request: HttpRequest, sale_id: int) -> HttpResponse:
+    """Void one of today's sales made at the cashier page, with a reason."""
+    sale = get_object_or_404(
+        Sale, pk=sale_id, school=school_of(request), external_id__startswith="web:"
+    )
+    if menu.local_date(sale.sold_at) != menu.local_today():
+        messages.error(request, _("Only today's sales can be voided at the till."))
+        return redirect("canteen:till")
+    try:
+        pos.void(
+            sale=sale,
+            reason=request.POST.get("reason", ""),
+            by=request.user,  # type: ignore[arg-type]
+            request=request,
+        )
+    except ServiceError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(request, _("The sale was voided and the money returned."))
+    return redirect("canteen:till")
+
+
+@staff_view(Perm.CANTEEN_SELL)
+@require_GET
+def pupil_photo(request: HttpRequest, person_id: int) -> FileResponse:
+    """The pupil's photo on the cashier's screen, to see the card is the child's own."""
+    pupil = get_object_or_404(
+        Pupil.objects.select_related("person"), person_id=person_id, school=school_of(request)
+    )
+    if not pupil.person.photo:
+        raise Http404
+    response = FileResponse(pupil.person.photo.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
