@@ -24,6 +24,7 @@ class Notification(SchoolOwned):
         EMERGENCY = "emergency", _("Emergency")
         PICKUP = "pickup", _("Pick-up")
         DEVICE = "device", _("Terminal")
+        CANTEEN = "canteen", _("Canteen")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting to be sent")

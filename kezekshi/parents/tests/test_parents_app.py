@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from kezekshi.conftest import last_sms_code
 from kezekshi.people import services as people_services
@@ -32,6 +33,9 @@ def test_a_parent_signs_in_and_sees_their_child(pupil: Any) -> None:
     home = client.get("/app/").content.decode()
     assert pupil.person.first_name in home
     assert pupil.account_number in home
+    # and each page about the child is a link away, the canteen's balance included
+    for name in ("child_wallet", "child_menu", "child_canteen", "child_attendance"):
+        assert f'href="{reverse(f"parents:{name}", args=[pupil.pk])}"' in home, name
 
 
 def test_a_parent_without_linked_children_is_told_what_to_do(db: None) -> None:

@@ -30,3 +30,25 @@ def test_each_role_sees_the_links_it_may_follow(
         assert f'href="{reverse(f"portal:{name}")}"' in page, name
     for name in hidden:
         assert f'href="{reverse(f"portal:{name}")}"' not in page, name
+
+
+@pytest.mark.parametrize(
+    ("role", "shown", "hidden"),
+    [
+        (Role.CASHIER, ["canteen:till", "canteen:menu"], ["canteen:reconciliations"]),
+        (Role.ACCOUNTANT, ["canteen:reconciliations", "canteen:free_meal_report"],
+         ["canteen:till"]),
+        (Role.GUARD, [], ["canteen:till", "canteen:reconciliations"]),
+    ],
+)  # fmt: skip
+def test_the_canteen_links_go_to_the_roles_that_use_them_once(
+    role: Role, shown: list[str], hidden: list[str], school: Any, make_user: Any
+) -> None:
+    page = verified_client(make_user(role, school)).get("/").content.decode()
+    # The page's title is the school's name only
+    title = page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "<" not in title and "canteen" not in title
+    for name in shown:
+        assert page.count(f'href="{reverse(name)}"') == 1, name
+    for name in hidden:
+        assert f'href="{reverse(name)}"' not in page, name
