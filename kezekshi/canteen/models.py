@@ -323,12 +323,18 @@ class ProviderAnswer(models.Model):
     """The answer given to a provider's ``command`` for its ``txn_id``, byte for byte.
 
     Unique per provider, command and transaction: a repeated call gets these bytes back,
-    and two identical calls at once write one row (the second waits, then reads it).
+    and two identical calls at once write one row (the second waits, then reads it). Only
+    a call naming the same ``account`` and ``amount`` is a repeat; one that reuses the
+    ``txn_id`` for another payment is refused and gets no row.
     """
 
     provider = models.ForeignKey(PaymentProvider, on_delete=models.PROTECT, related_name="+")
     command = models.CharField(max_length=20)
     txn_id = models.CharField(max_length=40)
+    # What the first call asked, as sent (a readable sum with two places: "500" is
+    # "500.00"): a repeat must ask the same.
+    account = models.CharField(max_length=40, blank=True)
+    amount = models.CharField(max_length=20, blank=True)
     school = models.ForeignKey(
         School, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

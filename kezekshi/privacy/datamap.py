@@ -779,7 +779,7 @@ register(
 register(
     "canteen.ProviderAnswer",
     subjects=[S.PUPIL],
-    financial=["body"],
+    financial=["body", "account", "amount"],
     not_personal=[
         "id", "provider", "command", "txn_id", "school", "transaction", "request",
         "status_code", "content_type", "created_at",

@@ -40,6 +40,7 @@ class Outcome(enum.Enum):
     SUM_TOO_LARGE = "sum_too_large"
     BAD_REQUEST = "bad_request"
     BAD_DATE = "bad_date"
+    TXN_ID_REUSED = "txn_id_reused"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
 
@@ -81,6 +82,7 @@ COMMENTS: dict[Outcome, Callable[[], str]] = {
     Outcome.SUM_TOO_LARGE: lambda: _("The sum is larger than allowed"),
     Outcome.BAD_REQUEST: lambda: _("The request is not valid: check command and txn_id"),
     Outcome.BAD_DATE: lambda: _("txn_date is not a valid time (YYYYMMDDHHMMSS)"),
+    Outcome.TXN_ID_REUSED: lambda: _("This txn_id was used before for another payment"),
     Outcome.UNAUTHORIZED: lambda: _("Wrong login or password"),
     Outcome.FORBIDDEN: lambda: _("Calls from this address are not allowed"),
 }
@@ -122,8 +124,13 @@ def handle(request: HttpRequest, dialect: Dialect) -> HttpResponse:
             provider=provider,
             command="pay",
             txn_id=txn_id,
+            account=params.get("account", ""),
+            amount=params.get("sum", ""),
             raw=raw,
             process=lambda: _pay(dialect, provider, params, txn_id, raw),
+            reused=lambda: _refuse(
+                dialect, "pay", txn_id, Outcome.TXN_ID_REUSED, sum=_sum_shown(params)
+            ),
         )
     return common.finish(raw, processed, provider=provider, command=command, txn_id=txn_id)
 
@@ -134,6 +141,11 @@ def _params(request: HttpRequest) -> QueryDict:
         for key, values in request.POST.lists():
             params.setlist(key, values)
     return params
+
+
+def _sum_shown(params: QueryDict) -> str:
+    """The sum as a refusal repeats it: with two places when it can be read."""
+    return common.amount_key(params.get("sum", ""))
 
 
 def _refuse(
@@ -163,6 +175,9 @@ def _check(
     paid = LedgerTransaction.objects.filter(
         kind=LedgerTransaction.Kind.TOPUP, provider=provider, provider_txn_id=txn_id
     ).exists()
+    if not paid and common.answered_before(provider, "pay", txn_id):
+        # A pay with this txn_id was answered with a refusal: the id is spent.
+        return _refuse(dialect, "check", txn_id, Outcome.TXN_ID_REUSED, sum=amount)
     reply = Reply(
         command="check",
         outcome=Outcome.ALREADY_PAID if paid else Outcome.OK,
@@ -207,7 +222,7 @@ def _pay(
     except ServiceError:
         # The ledger has this provider's txn_id for another wallet or sum (booked outside
         # this endpoint): crediting again would count the money twice.
-        return _refuse(dialect, "pay", txn_id, Outcome.BAD_REQUEST, sum=plain(amount))
+        return _refuse(dialect, "pay", txn_id, Outcome.TXN_ID_REUSED, sum=plain(amount))
     reply = Reply(
         command="pay",
         outcome=Outcome.OK,

@@ -25,6 +25,7 @@ from kezekshi.canteen.models import (
     ProviderAnswer,
     ProviderRequest,
 )
+from kezekshi.canteen.money import BadAmount, parse_amount, plain
 from kezekshi.core.crypto import keyed_digest
 from kezekshi.people.models import Pupil
 
@@ -170,27 +171,49 @@ def provider_by_login(protocol: str, request: HttpRequest) -> tuple[PaymentProvi
     return provider, good
 
 
+def amount_key(text: str) -> str:
+    """The sum as a repeat must send it again: a readable sum with two places ("500" and
+    "500.00" are one sum), anything else as it came."""
+    try:
+        return plain(parse_amount(text))
+    except BadAmount:
+        return text[:20]
+
+
 def answered_once(
     *,
     provider: PaymentProvider,
     command: str,
     txn_id: str,
+    account: str,
+    amount: str,
     raw: ProviderRequest,
     process: Callable[[], Processed],
+    reused: Callable[[], Processed],
 ) -> Processed:
     """The answer to ``command`` for ``txn_id``: the stored one if it was answered before,
     else ``process()``'s, stored in the same transaction as what it booked.
 
-    The answer row is inserted first: a second identical call arriving at the same
-    instant waits on its unique key until the first commits, then reads its bytes.
+    Only a call for the same ``account`` and ``amount`` (the sum as sent) is a repeat and
+    gets the stored bytes; one that reuses ``txn_id`` for another payment gets
+    ``reused()`` — nothing booked, nothing stored, so the first answer stays the one
+    every true repeat gets. The answer row is inserted first: a second call arriving at
+    the same instant waits on its unique key until the first commits, then reads it.
     """
+    account, amount = account[:40], amount_key(amount)
     stored = _stored(provider, command, txn_id)
     if stored is not None:
-        return stored
+        return _replayed(stored, account, amount, reused)
     try:
         with transaction.atomic():
             claim = ProviderAnswer.objects.create(
-                provider=provider, command=command, txn_id=txn_id, request=raw, body=b""
+                provider=provider,
+                command=command,
+                txn_id=txn_id,
+                account=account,
+                amount=amount,
+                request=raw,
+                body=b"",
             )
             processed = process()
             claim.school_id = processed.school_id
@@ -206,21 +229,31 @@ def answered_once(
         stored = _stored(provider, command, txn_id)
         if stored is None:
             raise
-        return stored
+        return _replayed(stored, account, amount, reused)
 
 
-def _stored(provider: PaymentProvider, command: str, txn_id: str) -> Processed | None:
-    row = (
+def _stored(provider: PaymentProvider, command: str, txn_id: str) -> ProviderAnswer | None:
+    return (
         ProviderAnswer.objects.filter(provider=provider, command=command, txn_id=txn_id)
-        .only("body", "content_type", "status_code", "school_id", "transaction_id")
+        .only("body", "content_type", "status_code", "school_id", "account", "amount")
         .first()
     )
-    if row is None:
-        return None
+
+
+def _replayed(
+    row: ProviderAnswer, account: str, amount: str, reused: Callable[[], Processed]
+) -> Processed:
+    if (row.account, row.amount) != (account, amount):
+        return reused()
     answer = Answer(
         body=bytes(row.body), content_type=row.content_type, result="replay", status=row.status_code
     )
     return Processed(answer, school_id=row.school_id)
+
+
+def answered_before(provider: PaymentProvider, command: str, txn_id: str) -> bool:
+    """Whether ``command`` was answered (and stored) for ``txn_id``, refused or not."""
+    return ProviderAnswer.objects.filter(provider=provider, command=command, txn_id=txn_id).exists()
 
 
 def find_pupil(account: str) -> Pupil | None:

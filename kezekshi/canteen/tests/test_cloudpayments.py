@@ -109,6 +109,24 @@ def test_a_repeated_pay_gets_the_same_bytes_and_books_nothing(
 
 
 @pytest.mark.parametrize(
+    "changed", [{"Amount": "2000.00"}, {"AccountId": "10010000023"}, {"Amount": "1500.01"}]
+)
+def test_a_pay_reusing_a_transaction_id_for_another_amount_or_account_is_13_not_stored(
+    acquirer: Acquirer, pupil: Pupil, changed: dict[str, str]
+) -> None:
+    first = acquirer.send("pay", payment(pupil))
+
+    refused = acquirer.send("pay", payment(pupil, **changed))
+    retry = acquirer.send("pay", payment(pupil))
+
+    assert refused.status_code == 200 and code(refused) == 13
+    assert retry.content == first.content == b'{"code":0}'
+    assert LedgerTransaction.objects.count() == 1
+    assert balance(services.wallet_for(pupil=pupil)) == Decimal("1500.00")
+    assert ProviderAnswer.objects.count() == 1
+
+
+@pytest.mark.parametrize(
     "header", ["", "bm90IGEgc2lnbmF0dXJl", signature(b"other body", CARD_SECRET)]
 )
 def test_a_bad_signature_is_rejected_with_13(acquirer: Acquirer, pupil: Pupil, header: str) -> None:

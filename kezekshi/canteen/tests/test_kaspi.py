@@ -74,14 +74,56 @@ def test_a_repeated_pay_gets_the_first_answer_byte_for_byte_and_books_nothing(
     first = kaspi_agent.pay(pupil.account_number, "500.00", txn_id="1001")
 
     again = kaspi_agent.pay(pupil.account_number, "500.00", txn_id="1001")
-    # an agent that changed the sum in its retry still gets the original answer
-    changed = kaspi_agent.pay(pupil.account_number, "900.00", txn_id="1001")
+    # the same sum written another way is the same payment
+    same_sum = kaspi_agent.pay(pupil.account_number, "500", txn_id="1001")
 
-    assert again.content == first.content == changed.content
+    assert again.content == first.content == same_sum.content
     assert LedgerTransaction.objects.count() == 1
     assert balance(services.wallet_for(pupil=pupil)) == Decimal("500.00")
     assert ProviderRequest.objects.count() == 3
     assert ProviderAnswer.objects.count() == 1
+
+
+def test_a_pay_reusing_a_txn_id_for_another_sum_or_account_is_refused_and_not_stored(
+    kaspi_agent: Agent, pupil: Pupil, family: Any
+) -> None:
+    first = kaspi_agent.pay(pupil.account_number, "500.00", txn_id="1001")
+
+    other_sum = kaspi_agent.pay(pupil.account_number, "900.00", txn_id="1001")
+    other_account = kaspi_agent.pay(family.second.account_number, "500.00", txn_id="1001")
+    retry = kaspi_agent.pay(pupil.account_number, "500.00", txn_id="1001")
+
+    for refused in (other_sum, other_account):
+        assert refused.status_code == 200
+        answer = json.loads(refused.content)
+        assert answer["result"] == 5 and answer["prv_txn_id"] == ""
+        assert answer["comment"] == "This txn_id was used before for another payment"
+    assert json.loads(other_sum.content)["sum"] == "900.00"
+    assert retry.content == first.content  # a true retry still gets the first bytes
+    assert LedgerTransaction.objects.count() == 1
+    assert balance(services.wallet_for(pupil=pupil)) == Decimal("500.00")
+    assert ProviderAnswer.objects.count() == 1
+    stored = ProviderAnswer.objects.get()
+    assert (stored.account, stored.amount) == (pupil.account_number, "500.00")
+    refused_requests = ProviderRequest.objects.filter(result="5", command="pay")
+    assert refused_requests.count() == 2
+
+
+def test_a_stored_refusal_is_replayed_to_the_same_call_and_reused_ids_are_refused(
+    kaspi_agent: Agent, pupil: Pupil
+) -> None:
+    refused = kaspi_agent.pay(pupil.account_number, "abc", txn_id="31")
+
+    again = kaspi_agent.pay(pupil.account_number, "abc", txn_id="31")
+    changed = kaspi_agent.pay(pupil.account_number, "100.00", txn_id="31")
+    check = json.loads(kaspi_agent.check(pupil.account_number, txn_id="31").content)
+
+    assert again.content == refused.content
+    assert json.loads(changed.content)["result"] == 5
+    assert ledger_untouched()
+    # the txn_id is spent on a refused pay: a check must not invite a new payment with it
+    assert check["result"] == 5
+    assert check["comment"] == "This txn_id was used before for another payment"
 
 
 def test_pay_without_a_check_before_it_is_credited(kaspi_agent: Agent, pupil: Pupil) -> None:

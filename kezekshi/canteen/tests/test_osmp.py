@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from kezekshi.canteen import services
-from kezekshi.canteen.models import LedgerTransaction
+from kezekshi.canteen.models import LedgerTransaction, ProviderAnswer
 from kezekshi.canteen.tests.conftest import Agent, balance
 from kezekshi.people.models import Pupil
 
@@ -93,3 +93,18 @@ def test_comments_with_markup_characters_are_escaped(osmp_agent: Agent, pupil: P
     root = ET.fromstring(response.content)  # noqa: S314
     assert root.findtext("osmp_txn_id") == "<x>"
     assert result_of(response) == 300
+
+
+def test_a_pay_reusing_a_txn_id_for_another_sum_is_300_and_not_stored(
+    osmp_agent: Agent, pupil: Pupil
+) -> None:
+    first = osmp_agent.pay(pupil.account_number, "1200", txn_id="555")
+
+    changed = osmp_agent.pay(pupil.account_number, "1300", txn_id="555")
+    retry = osmp_agent.pay(pupil.account_number, "1200.00", txn_id="555")
+
+    assert result_of(changed) == 300
+    assert ET.fromstring(changed.content).findtext("prv_txn") == ""  # noqa: S314
+    assert retry.content == first.content
+    assert LedgerTransaction.objects.count() == 1
+    assert ProviderAnswer.objects.count() == 1

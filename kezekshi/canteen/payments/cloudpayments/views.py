@@ -120,8 +120,11 @@ def endpoint(request: HttpRequest, kind: str) -> HttpResponse:
             provider=provider,
             command=kind,
             txn_id=txn_id,
+            account=fields.get("AccountId", ""),
+            amount=fields.get("Amount", ""),
             raw=raw,
             process=lambda: process(provider, fields, raw),
+            reused=lambda: _answer(REJECTED),
         )
     return common.finish(raw, processed, provider=provider, command=kind, txn_id=txn_id)
 

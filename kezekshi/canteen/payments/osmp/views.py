@@ -40,6 +40,7 @@ class Osmp(agent.Dialect):
         Outcome.SUM_TOO_LARGE: 242,
         Outcome.BAD_REQUEST: 300,
         Outcome.BAD_DATE: 300,
+        Outcome.TXN_ID_REUSED: 300,
         Outcome.UNAUTHORIZED: 300,
         Outcome.FORBIDDEN: 300,
     }
