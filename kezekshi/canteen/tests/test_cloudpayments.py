@@ -7,6 +7,7 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 import pytest
+from django.utils import timezone
 
 from kezekshi.canteen import selectors, services
 from kezekshi.canteen.models import (
@@ -136,6 +137,40 @@ def test_a_bad_signature_is_rejected_with_13(acquirer: Acquirer, pupil: Pupil, h
     assert code(response) == 13
     assert not LedgerTransaction.objects.exists()
     assert ProviderRequest.objects.get().signature == header
+
+
+def test_a_signature_header_with_non_ascii_bytes_is_a_bad_signature(
+    acquirer: Acquirer, pupil: Pupil
+) -> None:
+    # The server hands header bytes over as latin-1 text (PEP 3333, ASGI): UTF-8 bytes
+    # of "подпись" arrive as the characters below, not as ASCII.
+    header = "подпись".encode().decode("latin-1")
+
+    response = acquirer.send("pay", payment(pupil), sign=header)
+
+    assert response.status_code == 401 and code(response) == 13
+    assert not LedgerTransaction.objects.exists()
+    stored = ProviderRequest.objects.get()
+    assert stored.status_code == 401 and stored.result == "13"  # answered, not left open
+
+
+def test_a_transaction_id_the_ledger_has_for_another_amount_is_13_not_booked_twice(
+    acquirer: Acquirer, pupil: Pupil, card: PaymentProvider
+) -> None:
+    # given: the same card payment was booked outside the webhook (e.g. from a register)
+    services.credit_topup(
+        wallet=services.wallet_for(pupil=pupil),
+        provider=card,
+        amount=Decimal("300.00"),
+        txn_id="900001",
+        booked_at=timezone.now(),
+    )
+
+    response = acquirer.send("pay", payment(pupil))
+
+    assert response.status_code == 200 and code(response) == 13
+    assert LedgerTransaction.objects.count() == 1
+    assert balance(services.wallet_for(pupil=pupil)) == Decimal("300.00")
 
 
 def test_a_body_signed_with_another_secret_is_rejected(acquirer: Acquirer, pupil: Pupil) -> None:

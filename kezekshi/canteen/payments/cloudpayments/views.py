@@ -71,13 +71,20 @@ def _signed_by(request: HttpRequest) -> PaymentProvider | None:
     for provider in providers:
         if not provider.secret:
             continue
-        good_raw = raw_header and hmac.compare_digest(raw_header, signature(body, provider.secret))
-        good_decoded = decoded_header and hmac.compare_digest(
-            decoded_header, signature(decoded, provider.secret)
-        )
+        good_raw = _same(raw_header, signature(body, provider.secret))
+        good_decoded = _same(decoded_header, signature(decoded, provider.secret))
         if good_raw or good_decoded:
             return provider
     return None
+
+
+def _same(header: str, expected: str) -> bool:
+    """Whether the header carries the expected signature. Compared as bytes: a header
+    can carry any byte (the server hands it over as latin-1 text), and comparing text
+    that is not ASCII raises instead of saying no."""
+    return bool(header) and hmac.compare_digest(
+        header.encode("utf-8", errors="replace"), expected.encode()
+    )
 
 
 def _fields(request: HttpRequest) -> dict[str, str]:
@@ -162,13 +169,20 @@ def _pay(provider: PaymentProvider, fields: dict[str, str], raw: ProviderRequest
         booked_at = _time(fields.get("DateTime", "")) or raw.received_at
     except ValueError:
         return _answer(REJECTED)
-    booked = services.credit_topup(
-        wallet=services.wallet_for(pupil=pupil),
-        provider=provider,
-        amount=amount,
-        txn_id=fields["TransactionId"],
-        booked_at=booked_at,
-    )
+    try:
+        booked = services.credit_topup(
+            wallet=services.wallet_for(pupil=pupil),
+            provider=provider,
+            amount=amount,
+            txn_id=fields["TransactionId"],
+            booked_at=booked_at,
+        )
+    except ServiceError as exc:
+        if exc.code != "external_id_reused":
+            raise
+        # The ledger has this TransactionId for another wallet or amount (booked outside
+        # this endpoint): crediting again would count the money twice.
+        return Processed(_answer(REJECTED).answer, school_id=pupil.school_id)
     return Processed(_answer(OK).answer, school_id=pupil.school_id, booked=booked.transaction)
 
 
