@@ -550,7 +550,8 @@ def transfer_between_siblings(
 
     Only a legal representative of both children may (``not_your_children``, 404), both
     in the same school (``different_schools``); the source may not go below its
-    overdraft (``insufficient_funds``, 409). Idempotent per ``external_id``.
+    overdraft (``insufficient_funds``, 409). Idempotent per ``external_id``: a replay names
+    the same source, target and amount, else ``external_id_reused``.
     """
     _check_amount(amount)
     if source.pk == target.pk:
@@ -583,7 +584,11 @@ def transfer_between_siblings(
         )
 
     def same(found: LedgerTransaction) -> bool:
-        return found.amount == amount and _on_wallet(source)(found)
+        return (
+            found.amount == amount
+            and found.entries.filter(wallet_id=source.pk, amount__lt=0).exists()
+            and found.entries.filter(wallet_id=target.pk, amount__gt=0).exists()
+        )
 
     return _once(
         school_id=source.school_id,
