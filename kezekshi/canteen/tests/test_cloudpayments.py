@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -107,6 +108,31 @@ def test_a_repeated_pay_gets_the_same_bytes_and_books_nothing(
     assert first.content == again.content == b'{"code":0}'
     assert LedgerTransaction.objects.count() == 1
     assert ProviderAnswer.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"TestMode": "1"}, {"TestMode": "true"}, {"TestMode": "True"}, {"Status": "Authorized"},
+     {"Status": "Declined"}],
+)  # fmt: skip
+def test_a_test_mode_or_not_completed_payment_is_acknowledged_and_books_nothing(
+    acquirer: Acquirer, pupil: Pupil, fields: dict[str, str]
+) -> None:
+    response = acquirer.send("pay", payment(pupil, **fields))
+
+    assert response.status_code == 200 and response.content == b'{"code":0}'
+    assert not LedgerTransaction.objects.exists()
+    assert ProviderRequest.objects.get().result == "0"
+
+
+def test_a_payment_without_status_or_test_mode_fields_is_credited(
+    acquirer: Acquirer, pupil: Pupil
+) -> None:
+    fields = payment(pupil)
+    del fields["Status"], fields["TestMode"]
+
+    assert acquirer.send("pay", fields).content == b'{"code":0}'
+    assert balance(services.wallet_for(pupil=pupil)) == Decimal("1500.00")
 
 
 @pytest.mark.parametrize(
@@ -261,6 +287,12 @@ def test_a_refund_reverses_the_payment_and_a_spent_one_leaves_a_visible_debt(
         )
         == 10
     )
+
+
+def test_a_json_body_with_test_mode_false_is_credited(acquirer: Acquirer, pupil: Pupil) -> None:
+    fields: dict[str, Any] = {**payment(pupil), "TestMode": False}
+    assert acquirer.send("pay", fields, as_json=True).content == b'{"code":0}'
+    assert balance(services.wallet_for(pupil=pupil)) == Decimal("1500.00")
 
 
 def test_an_unknown_notification_kind_is_not_found(acquirer: Acquirer, pupil: Pupil) -> None:

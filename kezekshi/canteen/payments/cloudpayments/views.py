@@ -6,7 +6,9 @@ either one, right, is enough. The pupil's personal account number comes as
 ``AccountId``. We answer ``{"code":0}``; refusals: 10 account (or refunded payment) not
 found, 12 amount not acceptable, 13 payment rejected (bad signature, source, currency,
 transaction id or time). ``pay``, ``fail`` and ``refund`` are answered once per
-``TransactionId``: a repeat gets the same bytes. See docs/payments.md.
+``TransactionId``: a repeat gets the same bytes. Only a live (``TestMode`` 0), completed
+(``Status`` Completed or absent) ``pay`` is credited; two-stage payments are not
+supported. See docs/payments.md.
 """
 
 from __future__ import annotations
@@ -157,9 +159,21 @@ def _check(provider: PaymentProvider, fields: dict[str, str]) -> Processed:
     return Processed(_answer(OK).answer, school_id=pupil.school_id)
 
 
+def _moves_money(fields: dict[str, str]) -> bool:
+    """Only a live, completed payment is credited: ``TestMode`` absent, ``0`` or
+    ``false``, and ``Status`` ``Completed`` (or absent, for acquirers that do not send
+    it). A test payment, or an authorisation of a two-stage payment (``Authorized``,
+    which we do not support: no Confirm/Cancel), took no money from the payer."""
+    test_mode = fields.get("TestMode", "").strip().lower()
+    return test_mode in ("", "0", "false") and fields.get("Status", "") in ("", "Completed")
+
+
 def _pay(provider: PaymentProvider, fields: dict[str, str], raw: ProviderRequest) -> Processed:
     account = fields.get("AccountId", "")
     pupil = common.find_pupil(account) if is_valid_account_number(account) else None
+    if not _moves_money(fields):
+        # Acknowledged (the acquirer would resend otherwise), nothing booked.
+        return Processed(_answer(OK).answer, school_id=pupil.school_id if pupil else None)
     if pupil is None:
         return _answer(NOT_FOUND)
     amount = _amount(provider, fields)
