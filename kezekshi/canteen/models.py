@@ -208,6 +208,11 @@ class LedgerTransaction(SchoolOwned, AppendOnlyRow):
         verbose_name=_("payment provider"),
     )
     provider_txn_id = models.CharField(_("provider's transaction id"), max_length=40, blank=True)
+    # The provider's own time for the payment, as sent, when it could not be the booking
+    # time (unreadable, more than 30 days before it reached us or more than an hour
+    # after): the payment is booked when it arrived, and the reconciliation page lists
+    # it for someone to look at. Empty when ``booked_at`` is the provider's time.
+    provider_time = models.CharField(_("provider's time, not used"), max_length=40, blank=True)
     reverses = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,

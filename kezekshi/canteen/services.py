@@ -262,8 +262,11 @@ def credit_topup(
     amount: Decimal,
     txn_id: str,
     booked_at: dt.datetime,
+    provider_time: str = "",
 ) -> Booked:
-    """Credit ``amount`` from ``provider`` to ``wallet``, booked at the provider's time.
+    """Credit ``amount`` from ``provider`` to ``wallet``, booked at the provider's time
+    (``provider_time``: the provider's own time, as sent, when it could not be
+    ``booked_at``; it flags the top-up for the reconciliation).
 
     Idempotent per provider and ``txn_id`` (a replay returns the first booking; the same
     id for another wallet or amount: ``external_id_reused``). Entries: the wallet
@@ -286,6 +289,7 @@ def credit_topup(
             legs=[(wallet, amount), (clearing, -amount)],
             provider=provider,
             provider_txn_id=txn_id,
+            provider_time=provider_time[:40],
             description=provider.name[:300],
         )
         _tell_guardians(wallet=wallet, booked=booked, provider=provider)
@@ -309,6 +313,7 @@ def refund_topup(
     amount: Decimal,
     refund_id: str,
     booked_at: dt.datetime | None = None,
+    provider_time: str = "",
 ) -> Booked:
     """Reverse (part of) a top-up the bank has refunded to the payer's card.
 
@@ -343,6 +348,7 @@ def refund_topup(
             legs=[(locked, -amount), (clearing, amount)],
             provider=provider,
             provider_txn_id=refund_id,
+            provider_time=provider_time[:40],
             reverses=topup,
             description=provider.name[:300],
             shortfall=shortfall,

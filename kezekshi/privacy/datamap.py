@@ -752,7 +752,9 @@ register(
     "canteen.LedgerTransaction",
     subjects=[S.PUPIL],
     # What a child bought, when, and what their parents paid in: the wallet's history.
-    financial=["kind", "amount", "booked_at", "description", "reason", "shortfall"],
+    financial=[
+        "kind", "amount", "booked_at", "provider_time", "description", "reason", "shortfall",
+    ],
     not_personal=[
         "id", "school", "external_id", "created_at", "provider", "provider_txn_id", "reverses",
         "created_by",

@@ -6,7 +6,8 @@ and the OSMP/QIWI-style (XML) endpoints: they differ only in result codes and by
 - ``pay``: credit the wallet once. Its answer is stored with the money: a repeated
   ``txn_id`` gets those bytes back. A ``pay`` without a ``check`` before it is fine (the
   payer's money is taken already): a pay is refused only when crediting is impossible —
-  an unknown account, a sum or time that cannot be read.
+  an unknown account, a sum that cannot be read. Its time never is (see
+  ``common.booking_time``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ class Outcome(enum.Enum):
     SUM_TOO_SMALL = "sum_too_small"
     SUM_TOO_LARGE = "sum_too_large"
     BAD_REQUEST = "bad_request"
-    BAD_DATE = "bad_date"
     TXN_ID_REUSED = "txn_id_reused"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
@@ -81,7 +81,6 @@ COMMENTS: dict[Outcome, Callable[[], str]] = {
     Outcome.SUM_TOO_SMALL: lambda: _("The sum must be more than zero"),
     Outcome.SUM_TOO_LARGE: lambda: _("The sum is larger than allowed"),
     Outcome.BAD_REQUEST: lambda: _("The request is not valid: check command and txn_id"),
-    Outcome.BAD_DATE: lambda: _("txn_date is not a valid time (YYYYMMDDHHMMSS)"),
     Outcome.TXN_ID_REUSED: lambda: _("This txn_id was used before for another payment"),
     Outcome.UNAUTHORIZED: lambda: _("Wrong login or password"),
     Outcome.FORBIDDEN: lambda: _("Calls from this address are not allowed"),
@@ -208,16 +207,20 @@ def _pay(
         amount = parse_amount(text, largest=provider.max_amount)
     except BadAmount as exc:
         return _refuse(dialect, "pay", txn_id, SUM_OUTCOMES[exc.reason], sum=text[:20])
-    when = params.get("txn_date", "")
-    try:
-        # No txn_date: booked when it reached us (the money is taken; we do not refuse).
-        booked_at = common.agent_time(when) if when else raw.received_at
-    except ValueError:
-        return _refuse(dialect, "pay", txn_id, Outcome.BAD_DATE, sum=plain(amount))
+    # The money is taken: a txn_date that is missing, unreadable or out of range is no
+    # reason to refuse (booked when it reached us; a bad one is kept and flagged).
+    when = common.booking_time(
+        params.get("txn_date", ""), received_at=raw.received_at, parse=common.agent_time
+    )
     wallet = services.wallet_for(pupil=pupil)
     try:
         booked = services.credit_topup(
-            wallet=wallet, provider=provider, amount=amount, txn_id=txn_id, booked_at=booked_at
+            wallet=wallet,
+            provider=provider,
+            amount=amount,
+            txn_id=txn_id,
+            booked_at=when.at,
+            provider_time=when.provider_time,
         )
     except ServiceError:
         # The ledger has this provider's txn_id for another wallet or sum (booked outside

@@ -31,7 +31,10 @@ from kezekshi.people.models import Pupil
 
 # A provider's call is small; anything bigger is not one.
 MAX_BODY = 64 * 1024
-# A provider's clock may run ahead of ours by this much; a later transaction time is bad.
+# A provider's time is the booking time when it lies within this much before the call
+# reached us, or FUTURE_SKEW after (its clock may run ahead); else the payment is booked
+# when it arrived (no day already closed is changed) and the time is kept for a person.
+BACKDATE = dt.timedelta(days=30)
 FUTURE_SKEW = dt.timedelta(hours=1)
 
 
@@ -275,18 +278,37 @@ def masked_name(pupil: Pupil) -> str:
     return f"{person.first_name}{initial}"
 
 
+@dataclass(frozen=True)
+class BookingTime:
+    """When a payment is booked, and the provider's time as sent when that was not it."""
+
+    at: dt.datetime
+    provider_time: str = ""
+
+
+def booking_time(
+    text: str, *, received_at: dt.datetime, parse: Callable[[str], dt.datetime]
+) -> BookingTime:
+    """The provider's time (``text``, read by ``parse``) when it is readable and within
+    [``received_at`` − 30 days, ``received_at`` + 1 hour]; else ``received_at``, keeping
+    ``text`` to flag the payment for the reconciliation. Never a reason to refuse: the
+    payer's money is taken. No time sent: ``received_at``, nothing flagged."""
+    if not text:
+        return BookingTime(received_at)
+    try:
+        moment = parse(text)
+    except ValueError:
+        return BookingTime(received_at, text[:40])
+    if not received_at - BACKDATE <= moment <= received_at + FUTURE_SKEW:
+        return BookingTime(received_at, text[:40])
+    return BookingTime(moment.astimezone(dt.UTC))
+
+
 def agent_time(text: str) -> dt.datetime:
     """``YYYYMMDDHHMMSS`` in the schools' time zone → an aware time; ``ValueError`` when
-    it is not a real time, before 2000 or more than an hour ahead of ours."""
+    it is not a real time."""
     if len(text) != 14 or not text.isascii() or not text.isdigit():
         raise ValueError("not YYYYMMDDHHMMSS")
-    local = dt.datetime.strptime(text, "%Y%m%d%H%M%S").replace(
+    return dt.datetime.strptime(text, "%Y%m%d%H%M%S").replace(
         tzinfo=ZoneInfo(settings.SCHOOL_TIME_ZONE)
     )
-    return checked_time(local)
-
-
-def checked_time(moment: dt.datetime) -> dt.datetime:
-    if moment.year < 2000 or moment > timezone.now() + FUTURE_SKEW:
-        raise ValueError("out of range")
-    return moment.astimezone(dt.UTC)

@@ -9,6 +9,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from django.utils import timezone
 
 from kezekshi.canteen import services
 from kezekshi.canteen.models import (
@@ -17,7 +18,7 @@ from kezekshi.canteen.models import (
     ProviderAnswer,
     ProviderRequest,
 )
-from kezekshi.canteen.tests.conftest import ALMATY, Agent, balance
+from kezekshi.canteen.tests.conftest import ALMATY, Agent, agent_time, an_hour_ago, balance
 from kezekshi.people.models import Pupil
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +46,10 @@ def test_check_names_the_child_masked_and_the_school(kaspi_agent: Agent, pupil: 
 def test_pay_credits_the_wallet_once_booked_at_the_agents_time(
     kaspi_agent: Agent, pupil: Pupil, kaspi: PaymentProvider
 ) -> None:
-    response = kaspi_agent.pay(pupil.account_number, "500.00", txn_id="1001")
+    paid_at = an_hour_ago()
+    response = kaspi_agent.pay(
+        pupil.account_number, "500.00", txn_id="1001", txn_date=agent_time(paid_at)
+    )
 
     booked = LedgerTransaction.objects.get()
     assert response.status_code == 200
@@ -56,7 +60,7 @@ def test_pay_credits_the_wallet_once_booked_at_the_agents_time(
             '"comment":"Payment accepted"}'
         ).encode()
     )
-    assert booked.booked_at == dt.datetime(2025, 9, 4, 8, 15, tzinfo=ALMATY)
+    assert booked.booked_at == paid_at and booked.provider_time == ""
     assert booked.provider == kaspi and booked.provider_txn_id == "1001"
     assert balance(services.wallet_for(pupil=pupil)) == Decimal("500.00")
     stored = ProviderRequest.objects.get()
@@ -148,7 +152,7 @@ def test_pay_by_post_form_works_like_get(kaspi_agent: Agent, pupil: Pupil) -> No
     response = kaspi_agent.post(
         command="pay",
         txn_id="501",
-        txn_date="20250904081500",
+        txn_date=agent_time(an_hour_ago()),
         account=pupil.account_number,
         sum="100",
     )
@@ -203,12 +207,40 @@ def test_an_unknown_or_malformed_account_is_not_found(
 
 
 @pytest.mark.parametrize(
-    "txn_date", ["20250230081500", "2025-09-04", "202509040815", "20990101000000", "19991231235959"]
+    "age", [dt.timedelta(days=30) - dt.timedelta(minutes=1), -dt.timedelta(minutes=59)]
 )
-def test_a_bad_txn_date_is_refused(kaspi_agent: Agent, pupil: Pupil, txn_date: str) -> None:
+def test_a_txn_date_up_to_30_days_back_or_an_hour_ahead_is_the_booking_time(
+    kaspi_agent: Agent, pupil: Pupil, age: dt.timedelta
+) -> None:
+    txn_date = agent_time(timezone.now() - age)
+
     answer = json.loads(kaspi_agent.pay(pupil.account_number, txn_date=txn_date).content)
-    assert answer["result"] == 5
-    assert ledger_untouched()
+
+    assert answer["result"] == 0
+    booked = LedgerTransaction.objects.get()
+    assert agent_time(booked.booked_at) == txn_date
+    assert booked.provider_time == ""
+
+
+@pytest.mark.parametrize(
+    "txn_date",
+    ["far_past", "far_future", "20250230081500", "2025-09-04", "202509040815", "19991231235959"],
+)
+def test_a_txn_date_out_of_range_or_unreadable_is_credited_at_arrival_and_flagged(
+    kaspi_agent: Agent, pupil: Pupil, txn_date: str
+) -> None:
+    txn_date = {
+        "far_past": agent_time(timezone.now() - dt.timedelta(days=30, minutes=5)),
+        "far_future": agent_time(timezone.now() + dt.timedelta(minutes=65)),
+    }.get(txn_date, txn_date)
+
+    answer = json.loads(kaspi_agent.pay(pupil.account_number, txn_date=txn_date).content)
+
+    assert answer["result"] == 0  # the payer's money is taken: never refused for its date
+    booked = LedgerTransaction.objects.get()
+    assert booked.booked_at == ProviderRequest.objects.get().received_at
+    assert booked.provider_time == txn_date  # kept, and flagged for the reconciliation
+    assert balance(services.wallet_for(pupil=pupil)) == Decimal("500.00")
 
 
 @pytest.mark.parametrize(

@@ -78,14 +78,17 @@ def test_sums_are_refused_with_the_osmp_codes(
     assert not LedgerTransaction.objects.exists()
 
 
-def test_a_bad_date_and_a_wrong_source_are_300(osmp_agent: Agent, pupil: Pupil) -> None:
+def test_a_bad_date_is_credited_at_arrival_and_a_wrong_source_is_300(
+    osmp_agent: Agent, pupil: Pupil
+) -> None:
     bad_date = osmp_agent.pay(pupil.account_number, txn_id="1", txn_date="20251301000000")
     osmp_agent.address = "10.1.2.3"
     wrong_source = osmp_agent.pay(pupil.account_number, txn_id="2")
 
-    assert result_of(bad_date) == 300
+    assert result_of(bad_date) == 0
+    assert LedgerTransaction.objects.get().provider_time == "20251301000000"
     assert result_of(wrong_source) == 300 and wrong_source.status_code == 403
-    assert not LedgerTransaction.objects.exists()
+    assert LedgerTransaction.objects.count() == 1
 
 
 def test_comments_with_markup_characters_are_escaped(osmp_agent: Agent, pupil: Pupil) -> None:

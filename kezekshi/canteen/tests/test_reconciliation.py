@@ -194,6 +194,27 @@ def test_wallets_in_debt_are_listed_and_the_list_is_audited(
     ).exists()
 
 
+def test_top_ups_whose_provider_time_was_not_used_are_listed_for_the_accountant(
+    pupil: Pupil, kaspi: PaymentProvider, school: Any, make_user: Any
+) -> None:
+    wallet = services.wallet_for(pupil=pupil)
+    services.credit_topup(
+        wallet=wallet, provider=kaspi, amount=Decimal("250.00"), txn_id="K77",
+        booked_at=dt.datetime(2025, 9, 4, 3, 0, tzinfo=dt.UTC), provider_time="20000101000000",
+    )  # fmt: skip
+    top_up(wallet, kaspi, "100.00", "K78")  # booked at its own time: not listed
+
+    page = (
+        verified_client(make_user(Role.ACCOUNTANT, school))
+        .get("/canteen/reconciliations/")
+        .content.decode()
+    )
+
+    listed = page.split('id="provider-time"', 1)[1].split("</table>", 1)[0]
+    assert "K77" in listed and "20000101000000" in listed and "250.00" in listed
+    assert "K78" not in listed
+
+
 def canteen_pages(reconciliation_id: int) -> list[str]:
     return ["/canteen/reconciliations/", f"/canteen/reconciliations/{reconciliation_id}/"]
 

@@ -5,7 +5,7 @@ The acquirer posts a form (or JSON) body signed with base64(HMAC-SHA256(body, se
 either one, right, is enough. The pupil's personal account number comes as
 ``AccountId``. We answer ``{"code":0}``; refusals: 10 account (or refunded payment) not
 found, 12 amount not acceptable, 13 payment rejected (bad signature, source, currency,
-transaction id or time). ``pay``, ``fail`` and ``refund`` are answered once per
+transaction id). ``pay``, ``fail`` and ``refund`` are answered once per
 ``TransactionId``: a repeat gets the same bytes. Only a live (``TestMode`` 0), completed
 (``Status`` Completed or absent) ``pay`` is credited; two-stage payments are not
 supported. See docs/payments.md.
@@ -179,17 +179,15 @@ def _pay(provider: PaymentProvider, fields: dict[str, str], raw: ProviderRequest
     amount = _amount(provider, fields)
     if isinstance(amount, Processed):
         return amount
-    try:
-        booked_at = _time(fields.get("DateTime", "")) or raw.received_at
-    except ValueError:
-        return _answer(REJECTED)
+    when = _when(fields, raw)
     try:
         booked = services.credit_topup(
             wallet=services.wallet_for(pupil=pupil),
             provider=provider,
             amount=amount,
             txn_id=fields["TransactionId"],
-            booked_at=booked_at,
+            booked_at=when.at,
+            provider_time=when.provider_time,
         )
     except ServiceError as exc:
         if exc.code != "external_id_reused":
@@ -218,13 +216,14 @@ def _refund(provider: PaymentProvider, fields: dict[str, str], raw: ProviderRequ
     amount = _amount(provider, fields)
     if isinstance(amount, Processed):
         return amount
-    try:
-        booked_at = _time(fields.get("DateTime", "")) or raw.received_at
-    except ValueError:
-        return _answer(REJECTED)
+    when = _when(fields, raw)
     try:
         booked = services.refund_topup(
-            topup=original, amount=amount, refund_id=fields["TransactionId"], booked_at=booked_at
+            topup=original,
+            amount=amount,
+            refund_id=fields["TransactionId"],
+            booked_at=when.at,
+            provider_time=when.provider_time,
         )
     except ServiceError as exc:
         if exc.code != "refund_exceeds_payment":
@@ -233,13 +232,17 @@ def _refund(provider: PaymentProvider, fields: dict[str, str], raw: ProviderRequ
     return Processed(_answer(OK).answer, school_id=original.school_id, booked=booked.transaction)
 
 
-def _time(text: str) -> dt.datetime | None:
-    """CloudPayments' ``DateTime`` ("2025-09-04 03:15:00", UTC) → aware; "" → None."""
-    if not text:
-        return None
+def _when(fields: dict[str, str], raw: ProviderRequest) -> common.BookingTime:
+    """The acquirer's ``DateTime`` as the booking time, if it can be (never a refusal:
+    the card has been charged; see ``common.booking_time``)."""
+    return common.booking_time(fields.get("DateTime", ""), received_at=raw.received_at, parse=_time)
+
+
+def _time(text: str) -> dt.datetime:
+    """CloudPayments' ``DateTime`` ("2025-09-04 03:15:00", UTC) → aware; ``ValueError``."""
     moment = parse_datetime(text)
     if moment is None:
         raise ValueError("not a time")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return common.checked_time(moment)
+    return moment

@@ -36,7 +36,6 @@ class Kaspi(agent.Dialect):
         Outcome.SUM_TOO_SMALL: 5,
         Outcome.SUM_TOO_LARGE: 5,
         Outcome.BAD_REQUEST: 5,
-        Outcome.BAD_DATE: 5,
         Outcome.TXN_ID_REUSED: 5,
         Outcome.UNAUTHORIZED: 5,
         Outcome.FORBIDDEN: 5,

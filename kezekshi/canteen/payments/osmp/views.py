@@ -39,7 +39,6 @@ class Osmp(agent.Dialect):
         Outcome.SUM_TOO_SMALL: 241,
         Outcome.SUM_TOO_LARGE: 242,
         Outcome.BAD_REQUEST: 300,
-        Outcome.BAD_DATE: 300,
         Outcome.TXN_ID_REUSED: 300,
         Outcome.UNAUTHORIZED: 300,
         Outcome.FORBIDDEN: 300,
