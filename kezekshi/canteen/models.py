@@ -406,6 +406,8 @@ class ReconciliationLine(models.Model):
         MISSING_OURS = "missing_ours", _("In the register, not in our ledger")
         MISSING_THEIRS = "missing_theirs", _("In our ledger, not in the register")
         AMOUNT_DIFFERS = "amount_differs", _("Amounts differ")
+        ACCOUNT_DIFFERS = "account_differs", _("Personal accounts differ")
+        DUPLICATE_IN_REGISTER = "duplicate_in_register", _("Repeated in the register")
 
     reconciliation = models.ForeignKey(
         Reconciliation, on_delete=models.CASCADE, related_name="lines"
@@ -413,9 +415,11 @@ class ReconciliationLine(models.Model):
     school = models.ForeignKey(
         School, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    kind = models.CharField(_("mismatch"), max_length=20, choices=Kind.choices)
+    kind = models.CharField(_("mismatch"), max_length=30, choices=Kind.choices)
     txn_id = models.CharField(_("provider's transaction id"), max_length=40)
     account = models.CharField(_("personal account"), max_length=40, blank=True)
+    # The account our ledger credited, when the register names another.
+    our_account = models.CharField(_("personal account in our ledger"), max_length=40, blank=True)
     their_amount = money(_("amount in the register"), null=True, blank=True)
     our_amount = money(_("amount in our ledger"), null=True, blank=True)
     their_at = models.DateTimeField(_("time in the register"), null=True, blank=True)

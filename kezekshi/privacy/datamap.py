@@ -797,7 +797,7 @@ register(
 register(
     "canteen.ReconciliationLine",
     subjects=[S.PUPIL],
-    financial=["account", "their_amount", "our_amount", "their_at"],
+    financial=["account", "our_account", "their_amount", "our_amount", "their_at"],
     not_personal=["id", "reconciliation", "school", "kind", "txn_id", "transaction"],
 )
 
