@@ -74,6 +74,12 @@ def topups_booked_at_arrival(school: School) -> QuerySet[LedgerTransaction]:
     )
 
 
+def is_below_floor(wallet: Wallet) -> bool:
+    """Whether the wallet is below ``-overdraft_limit``, where purchases stop (as
+    ``wallets_in_debt`` counts it)."""
+    return wallet.balance < -wallet.overdraft_limit - HALF_TIYN
+
+
 def reconciliations_for(school: School) -> QuerySet[Reconciliation]:
     """Every reconciliation run, with how many of its mismatches are this school's."""
     return (

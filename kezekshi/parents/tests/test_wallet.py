@@ -94,6 +94,25 @@ def test_a_kaspi_top_up_shows_at_the_next_refresh_and_the_parent_is_told(
     assert "1\u202f500.00" in text and "Kaspi.kz" in text
 
 
+def test_a_wallet_within_its_overdraft_is_not_said_to_stop_purchases(
+    family: Family, kaspi: PaymentProvider, school: Any, make_user: Any
+) -> None:
+    wallet = services.wallet_for(pupil=family.first)
+    admin = make_user(None, school)
+    services.set_overdraft(wallet=wallet, limit=Decimal("500"), by=admin, reason="Келісім")
+    services.charge_sale(wallet=wallet, amount=Decimal("200.00"), external_id="t1", items="Ас")
+    live = f"/app/children/{family.first.pk}/wallet/live/"
+    mother = signed_in(family.mother)
+
+    within = mother.get(live).content.decode()
+    services.set_overdraft(wallet=wallet, limit=Decimal("100"), by=admin, reason="Азайту")
+    below = mother.get(live).content.decode()
+
+    assert 'id="balance">-200.00 ₸' in within
+    assert "purchases resume after a top-up" not in within
+    assert "purchases resume after a top-up" in below
+
+
 def test_purchases_and_refunds_are_listed_newest_first(
     family: Family, kaspi: PaymentProvider
 ) -> None:
