@@ -29,6 +29,7 @@ def test_check_answers_xml_with_the_masked_name_and_school(osmp_agent: Agent, pu
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         "<response>\n"
         "<osmp_txn_id>88</osmp_txn_id>\n"
+        "<prv_txn></prv_txn>\n"
         "<sum>500.00</sum>\n"
         "<result>0</result>\n"
         "<comment>Account found</comment>\n"

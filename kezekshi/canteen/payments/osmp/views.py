@@ -50,10 +50,8 @@ class Osmp(agent.Dialect):
             '<?xml version="1.0" encoding="UTF-8"?>',
             "<response>",
             f"<osmp_txn_id>{escape(reply.txn_id)}</osmp_txn_id>",
-        ]
-        if reply.command == "pay":
-            lines.append(f"<prv_txn>{escape(reply.prv_txn_id)}</prv_txn>")
-        lines += [
+            # Always present, as the protocol lists it (empty until a pay is booked).
+            f"<prv_txn>{escape(reply.prv_txn_id)}</prv_txn>",
             f"<sum>{escape(reply.sum)}</sum>",
             f"<result>{result}</result>",
             f"<comment>{escape(reply.comment)}</comment>",
