@@ -302,7 +302,10 @@ class ProviderRequest(models.Model):
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=200)
     query = models.TextField(blank=True)
+    # The body's first 64 KB (a provider's call is far smaller); ``body_size`` is the
+    # whole body's size, so a larger one shows as cut.
     body = models.BinaryField(blank=True, default=b"")
+    body_size = models.PositiveIntegerField(default=0)
     content_type = models.CharField(max_length=100, blank=True)
     signature = models.CharField(max_length=200, blank=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)

@@ -773,7 +773,8 @@ register(
     # child's masked name.
     financial=["query", "body", "response_body"],
     not_personal=[
-        "id", "protocol", "provider", "school", "method", "path", "content_type", "signature",
+        "id", "protocol", "provider", "school", "method", "path", "body_size", "content_type",
+        "signature",
         "remote_addr", "received_at", "command", "txn_id", "status_code", "result",
         "answered_at",
     ],

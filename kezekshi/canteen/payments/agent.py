@@ -43,9 +43,16 @@ class Outcome(enum.Enum):
     TXN_ID_REUSED = "txn_id_reused"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    WRONG_METHOD = "wrong_method"
+    TOO_LARGE = "too_large"
 
 
-STATUS = {Outcome.UNAUTHORIZED: 401, Outcome.FORBIDDEN: 403}
+STATUS = {
+    Outcome.UNAUTHORIZED: 401,
+    Outcome.FORBIDDEN: 403,
+    Outcome.WRONG_METHOD: 405,
+    Outcome.TOO_LARGE: 413,
+}
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,8 @@ COMMENTS: dict[Outcome, Callable[[], str]] = {
     Outcome.TXN_ID_REUSED: lambda: _("This txn_id was used before for another payment"),
     Outcome.UNAUTHORIZED: lambda: _("Wrong login or password"),
     Outcome.FORBIDDEN: lambda: _("Calls from this address are not allowed"),
+    Outcome.WRONG_METHOD: lambda: _("Use GET or POST"),
+    Outcome.TOO_LARGE: lambda: _("The request is too large"),
 }
 
 SUM_OUTCOMES = {
@@ -104,13 +113,19 @@ class Dialect:
 
 
 def handle(request: HttpRequest, dialect: Dialect) -> HttpResponse:
-    """Serve one check or pay call (GET query or POST form) in ``dialect``."""
+    """Serve one check or pay call (GET query or POST form) in ``dialect``. Every call is
+    stored and answered in the protocol, a wrong method or a huge body too."""
     raw = common.receive(request, protocol=dialect.protocol)
-    params = _params(request)
+    # A body too large is not read (only its start was stored): the query string only.
+    params = request.GET if common.too_large(raw) else _params(request)
     command = params.get("command", "")
     txn_id = params.get("txn_id", "")
     provider, good = common.provider_by_login(dialect.protocol, request)
-    if provider is None or not good:
+    if request.method not in ("GET", "POST"):
+        processed = _refuse(dialect, command, txn_id, Outcome.WRONG_METHOD)
+    elif common.too_large(raw):
+        processed = _refuse(dialect, command, txn_id, Outcome.TOO_LARGE)
+    elif provider is None or not good:
         processed = _refuse(dialect, command, txn_id, Outcome.UNAUTHORIZED)
     elif not common.from_allowed_address(provider, request):
         processed = _refuse(dialect, command, txn_id, Outcome.FORBIDDEN)
@@ -135,6 +150,7 @@ def handle(request: HttpRequest, dialect: Dialect) -> HttpResponse:
 
 
 def _params(request: HttpRequest) -> QueryDict:
+    """The query string's fields, and a POST form's on top of them."""
     params = request.GET.copy()
     if request.method == "POST":
         for key, values in request.POST.lists():

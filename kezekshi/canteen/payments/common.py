@@ -68,8 +68,14 @@ def receive(request: HttpRequest, *, protocol: str) -> ProviderRequest:
     """Store the raw request, committed, before anything else is done with it.
 
     The Authorization header is never stored; the signature header is (it is not a secret).
+    A body over ``MAX_BODY`` is read only that far (its first 64 KB are stored, with its
+    size): such a request must then be refused with ``too_large`` unread.
     """
-    body = request.body[:MAX_BODY]
+    try:
+        size = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        size = 0
+    body = request.read(MAX_BODY) if size > MAX_BODY else request.body
     signature = request.headers.get("Content-HMAC") or request.headers.get("X-Content-HMAC") or ""
     with transaction.atomic():
         return ProviderRequest.objects.create(
@@ -78,10 +84,16 @@ def receive(request: HttpRequest, *, protocol: str) -> ProviderRequest:
             path=request.path[:200],
             query=request.META.get("QUERY_STRING", "")[:4000],
             body=body,
+            body_size=max(size, len(body)),
             content_type=request.content_type[:100] if request.content_type else "",
             signature=signature[:200],
             remote_addr=_address(request),
         )
+
+
+def too_large(raw: ProviderRequest) -> bool:
+    """Whether the request's body was too large to be a provider's call (and was cut)."""
+    return raw.body_size > MAX_BODY
 
 
 def finish(
@@ -104,7 +116,12 @@ def finish(
         response_body=answer.body,
         answered_at=timezone.now(),
     )
-    return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
+    response = HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
+    if answer.status == 405:
+        response["Allow"] = (
+            "POST" if raw.protocol == PaymentProvider.Protocol.CLOUDPAYMENTS else "GET, POST"
+        )
+    return response
 
 
 def _address(request: HttpRequest) -> str | None:

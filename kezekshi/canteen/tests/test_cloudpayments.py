@@ -307,5 +307,40 @@ def test_a_datetime_out_of_range_or_unreadable_is_credited_at_arrival_and_flagge
     assert booked.provider_time == when
 
 
-def test_an_unknown_notification_kind_is_not_found(acquirer: Acquirer, pupil: Pupil) -> None:
-    assert acquirer.send("confirm", payment(pupil)).status_code == 404
+def test_an_unknown_notification_kind_is_stored_and_refused(
+    acquirer: Acquirer, pupil: Pupil
+) -> None:
+    response = acquirer.send("confirm", payment(pupil))
+
+    assert response.status_code == 404 and code(response) == 13
+    stored = ProviderRequest.objects.get()
+    assert stored.path == "/payments/cloudpayments/confirm/" and stored.status_code == 404
+    assert not LedgerTransaction.objects.exists()
+
+
+def test_a_get_is_stored_and_refused_and_a_url_without_slash_is_served(
+    acquirer: Acquirer, pupil: Pupil
+) -> None:
+    wrong_method = acquirer.client.get("/payments/cloudpayments/pay/", REMOTE_ADDR=acquirer.address)
+    body = urlencode(payment(pupil)).encode()
+    no_slash = acquirer.client.post(
+        "/payments/cloudpayments/pay",
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        headers={"Content-HMAC": signature(body, CARD_SECRET)},
+        REMOTE_ADDR=acquirer.address,
+    )
+
+    assert wrong_method.status_code == 405 and code(wrong_method) == 13
+    assert no_slash.status_code == 200 and code(no_slash) == 0
+    assert [r.status_code for r in ProviderRequest.objects.order_by("id")] == [405, 200]
+    assert LedgerTransaction.objects.count() == 1
+
+
+def test_a_body_over_64_kb_is_stored_in_part_and_refused(acquirer: Acquirer, pupil: Pupil) -> None:
+    response = acquirer.send("pay", payment(pupil, Data="x" * 70_000))
+
+    assert response.status_code == 413 and code(response) == 13
+    stored = ProviderRequest.objects.get()
+    assert len(bytes(stored.body)) == 64 * 1024 and stored.body_size > 70_000
+    assert not LedgerTransaction.objects.exists()

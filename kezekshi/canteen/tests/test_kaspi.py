@@ -369,3 +369,53 @@ def test_a_txn_id_the_ledger_has_for_another_sum_is_refused_not_booked_twice(
 
     assert answer["result"] == 5
     assert LedgerTransaction.objects.count() == 1
+
+
+def test_the_url_without_its_trailing_slash_is_served_not_redirected(
+    kaspi_agent: Agent, pupil: Pupil
+) -> None:
+    kaspi_agent.path = "/payments/kaspi"
+
+    response = kaspi_agent.pay(pupil.account_number, txn_id="61")
+
+    assert response.status_code == 200 and json.loads(response.content)["result"] == 0
+    assert ProviderRequest.objects.get().path == "/payments/kaspi"
+    assert LedgerTransaction.objects.count() == 1
+
+
+@pytest.mark.parametrize("method", ["put", "delete", "patch"])
+def test_a_wrong_method_is_stored_and_refused_in_the_protocol(
+    kaspi_agent: Agent, pupil: Pupil, method: str
+) -> None:
+    response = getattr(kaspi_agent.client, method)(
+        f"/payments/kaspi/?command=pay&txn_id=62&account={pupil.account_number}&sum=5",
+        headers=kaspi_agent.headers(),
+        REMOTE_ADDR=kaspi_agent.address,
+    )
+
+    assert response.status_code == 405 and response["Allow"] == "GET, POST"
+    assert json.loads(response.content)["result"] == 5
+    stored = ProviderRequest.objects.get()
+    assert stored.method == method.upper() and stored.status_code == 405
+    assert stored.response_body is not None and bytes(stored.response_body) == response.content
+    assert ledger_untouched()
+
+
+def test_a_body_over_64_kb_is_stored_in_part_with_its_size_and_refused(
+    kaspi_agent: Agent, pupil: Pupil
+) -> None:
+    body = f"command=pay&txn_id=63&account={pupil.account_number}&sum=5&pad=" + "x" * 70_000
+
+    response = kaspi_agent.client.post(
+        "/payments/kaspi/",
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        headers=kaspi_agent.headers(),
+        REMOTE_ADDR=kaspi_agent.address,
+    )
+
+    assert response.status_code == 413 and json.loads(response.content)["result"] == 5
+    stored = ProviderRequest.objects.get()
+    assert bytes(stored.body) == body.encode()[: 64 * 1024]
+    assert stored.body_size == len(body) and stored.status_code == 413
+    assert ledger_untouched()

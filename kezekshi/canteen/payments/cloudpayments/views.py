@@ -23,10 +23,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote_plus
 
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from kezekshi.canteen import services
 from kezekshi.canteen.models import LedgerTransaction, PaymentProvider, ProviderRequest
@@ -107,11 +106,16 @@ def _fields(request: HttpRequest) -> dict[str, str]:
 
 
 @csrf_exempt
-@require_POST
 def endpoint(request: HttpRequest, kind: str) -> HttpResponse:
-    if kind not in KINDS:
-        raise Http404
+    """Every call is stored and answered in the protocol: a wrong method, an unknown
+    notification kind or a huge body too (code 13, with HTTP 405, 404, 413)."""
     raw = common.receive(request, protocol=PaymentProvider.Protocol.CLOUDPAYMENTS)
+    if request.method != "POST":
+        return common.finish(raw, _answer(REJECTED, 405), provider=None, command=kind, txn_id="")
+    if kind not in KINDS:
+        return common.finish(raw, _answer(REJECTED, 404), provider=None, command=kind, txn_id="")
+    if common.too_large(raw):
+        return common.finish(raw, _answer(REJECTED, 413), provider=None, command=kind, txn_id="")
     fields = _fields(request)
     txn_id = fields.get("TransactionId", "")
     provider = _signed_by(request)

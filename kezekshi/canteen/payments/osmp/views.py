@@ -18,7 +18,6 @@ from xml.sax.saxutils import escape, quoteattr
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
 
 from kezekshi.canteen.models import PaymentProvider
 from kezekshi.canteen.payments import agent
@@ -42,6 +41,8 @@ class Osmp(agent.Dialect):
         Outcome.TXN_ID_REUSED: 300,
         Outcome.UNAUTHORIZED: 300,
         Outcome.FORBIDDEN: 300,
+        Outcome.WRONG_METHOD: 300,
+        Outcome.TOO_LARGE: 300,
     }
 
     def render(self, reply: Reply) -> Answer:
@@ -71,6 +72,5 @@ DIALECT = Osmp()
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
 def endpoint(request: HttpRequest) -> HttpResponse:
     return agent.handle(request, DIALECT)
