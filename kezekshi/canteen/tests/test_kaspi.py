@@ -6,9 +6,9 @@ import datetime as dt
 import json
 from decimal import Decimal
 from typing import Any
-from unittest import mock
 
 import pytest
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from kezekshi.canteen import services
@@ -329,14 +329,37 @@ def test_a_pupil_who_left_is_not_found_by_check_but_a_pay_is_still_credited(
     assert pay["result"] == 0  # the payer's money is taken: it is kept for the family
 
 
+def fail_ledger_inserts(cursor: Any) -> None:
+    """Make the database refuse every new ledger transaction (a failure we do not cause)."""
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            "CREATE FUNCTION kz_test_fail() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE TRIGGER kz_test_fail BEFORE INSERT ON canteen_ledgertransaction "
+            "FOR EACH ROW EXECUTE FUNCTION kz_test_fail()"
+        )
+    else:
+        cursor.execute(
+            "CREATE TRIGGER kz_test_fail BEFORE INSERT ON canteen_ledgertransaction "
+            "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+
+
 def test_the_request_is_stored_even_when_processing_fails_and_a_retry_then_succeeds(
     kaspi_agent: Agent, pupil: Pupil
 ) -> None:
-    with (
-        mock.patch.object(services, "credit_topup", side_effect=RuntimeError("disk full")),
-        pytest.raises(RuntimeError),
-    ):
+    with connection.cursor() as cursor:
+        fail_ledger_inserts(cursor)
+    with pytest.raises(DatabaseError, match="disk full"):
         kaspi_agent.pay(pupil.account_number, txn_id="42")
+    with connection.cursor() as cursor:  # the database is back
+        cursor.execute(
+            "DROP TRIGGER kz_test_fail ON canteen_ledgertransaction"
+            if connection.vendor == "postgresql"
+            else "DROP TRIGGER kz_test_fail"
+        )
 
     # (the test's own transaction keeps the failed request's savepoint rolled back, but
     # the raw request was written before processing began)
