@@ -203,6 +203,9 @@ def _run_share(
     school_id = next(iter(wallets.values())).school_id
     parents = {u.pk: u for u in _users([*seeded.parents, seeded.cashier])}
 
+    # An agent's time for its payments: recent, so booked as sent (common.booking_time).
+    txn_date = time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + 5 * 3600 - 600))
+
     def wallet(pupil: int) -> Wallet:
         return wallets[seeded.wallet_ids[pupil]]
 
@@ -220,7 +223,7 @@ def _run_share(
                 command = "pay" if kind == "http_pay" else "check"
                 path = (
                     f"{KASPI}?command={command}&txn_id={txn_id}&account={seeded.accounts[pupil]}"
-                    f"&sum={amount}&txn_date=20250904081500"
+                    f"&sum={amount}&txn_date={txn_date}"
                 )
                 http_connection.request("GET", path, headers=headers)
                 answer = http_connection.getresponse()

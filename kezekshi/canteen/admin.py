@@ -24,6 +24,11 @@ class PaymentProviderAdmin(admin.ModelAdmin):
     fields = ["code", "name", "protocol", "is_active", "username", "allowed_networks", "max_amount"]
     readonly_fields = ["username"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # The code is part of every top-up's external id (``<code>:<txn_id>``): changed,
+        # the provider's replays would no longer find their payments.
+        return ["code", "username"] if obj is not None else ["username"]
+
 
 class ReadOnly(admin.ModelAdmin):
     """The money's history is changed only by the services, never by hand."""

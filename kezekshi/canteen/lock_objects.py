@@ -1,7 +1,10 @@
 """The row locks the canteen takes, in one place, so every writer takes them in one order.
 
 Order: a transaction's idempotency key first (its insert), then wallets by id. Two
-writers that need the same wallets therefore never wait for each other in a circle.
+writers that need the same wallets therefore never wait for each other in a circle. A
+reversal (void, refund, card refund) locks its one wallet before its insert, to count
+what was reversed before and to find a duplicate committed meanwhile; its key is of a
+kind only reversals insert, so no writer holding such a key waits for a wallet.
 """
 
 from __future__ import annotations

@@ -209,6 +209,11 @@ class LedgerTransaction(SchoolOwned, AppendOnlyRow):
         verbose_name=_("payment provider"),
     )
     provider_txn_id = models.CharField(_("provider's transaction id"), max_length=40, blank=True)
+    # The provider's own time for the payment, as sent, when it could not be the booking
+    # time (unreadable, more than 30 days before it reached us or more than an hour
+    # after): the payment is booked when it arrived, and the reconciliation page lists
+    # it for someone to look at. Empty when ``booked_at`` is the provider's time.
+    provider_time = models.CharField(_("provider's time, not used"), max_length=40, blank=True)
     reverses = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,
@@ -298,7 +303,10 @@ class ProviderRequest(models.Model):
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=200)
     query = models.TextField(blank=True)
+    # The body's first 64 KB (a provider's call is far smaller); ``body_size`` is the
+    # whole body's size, so a larger one shows as cut.
     body = models.BinaryField(blank=True, default=b"")
+    body_size = models.PositiveIntegerField(default=0)
     content_type = models.CharField(max_length=100, blank=True)
     signature = models.CharField(max_length=200, blank=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
@@ -324,12 +332,18 @@ class ProviderAnswer(models.Model):
     """The answer given to a provider's ``command`` for its ``txn_id``, byte for byte.
 
     Unique per provider, command and transaction: a repeated call gets these bytes back,
-    and two identical calls at once write one row (the second waits, then reads it).
+    and two identical calls at once write one row (the second waits, then reads it). Only
+    a call naming the same ``account`` and ``amount`` is a repeat; one that reuses the
+    ``txn_id`` for another payment is refused and gets no row.
     """
 
     provider = models.ForeignKey(PaymentProvider, on_delete=models.PROTECT, related_name="+")
     command = models.CharField(max_length=20)
     txn_id = models.CharField(max_length=40)
+    # What the first call asked, as sent (a readable sum with two places: "500" is
+    # "500.00"): a repeat must ask the same.
+    account = models.CharField(max_length=40, blank=True)
+    amount = models.CharField(max_length=20, blank=True)
     school = models.ForeignKey(
         School, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -396,6 +410,8 @@ class ReconciliationLine(models.Model):
         MISSING_OURS = "missing_ours", _("In the register, not in our ledger")
         MISSING_THEIRS = "missing_theirs", _("In our ledger, not in the register")
         AMOUNT_DIFFERS = "amount_differs", _("Amounts differ")
+        ACCOUNT_DIFFERS = "account_differs", _("Personal accounts differ")
+        DUPLICATE_IN_REGISTER = "duplicate_in_register", _("Repeated in the register")
 
     reconciliation = models.ForeignKey(
         Reconciliation, on_delete=models.CASCADE, related_name="lines"
@@ -403,9 +419,11 @@ class ReconciliationLine(models.Model):
     school = models.ForeignKey(
         School, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    kind = models.CharField(_("mismatch"), max_length=20, choices=Kind.choices)
+    kind = models.CharField(_("mismatch"), max_length=30, choices=Kind.choices)
     txn_id = models.CharField(_("provider's transaction id"), max_length=40)
     account = models.CharField(_("personal account"), max_length=40, blank=True)
+    # The account our ledger credited, when the register names another.
+    our_account = models.CharField(_("personal account in our ledger"), max_length=40, blank=True)
     their_amount = money(_("amount in the register"), null=True, blank=True)
     our_amount = money(_("amount in our ledger"), null=True, blank=True)
     their_at = models.DateTimeField(_("time in the register"), null=True, blank=True)

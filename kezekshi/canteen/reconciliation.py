@@ -4,8 +4,9 @@ The register has a header row and the columns ``txn_id, date, account, sum`` (an
 comma or semicolon, UTF-8 with or without a BOM): ``date`` as ``YYYY-MM-DD HH:MM:SS`` or
 ``YYYYMMDDHHMMSS`` in the schools' time zone, ``sum`` as ``500.00``. Every payment of
 the register is looked up by ``txn_id`` among the provider's top-ups (any day); every
-top-up of ours booked on that day must be in the register. Three kinds of mismatch:
-missing on our side, missing on theirs, amounts differ. Only mismatches are stored.
+top-up of ours booked on that day must be in the register. Mismatches: missing on our
+side, missing on theirs, amounts differ, accounts differ, and a ``txn_id`` the register
+lists more than once (the repeats; the first is compared). Only mismatches are stored.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class RegisterError(ValueError):
 
 def read_register(data: bytes) -> list[RegisterRow]:
     """The register's rows; raises ``RegisterError`` listing every bad line (nothing is
-    half-read: one bad line refuses the file)."""
+    half-read: one unreadable line refuses the file). A repeated ``txn_id`` is read (the
+    reconciliation reports it as a mismatch)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -70,7 +72,6 @@ def read_register(data: bytes) -> list[RegisterRow]:
     reader.fieldnames = header
     rows: list[RegisterRow] = []
     problems: list[str] = []
-    seen: dict[str, int] = {}
     local = ZoneInfo(settings.SCHOOL_TIME_ZONE)
     for number, record in enumerate(reader, start=2):
         values = {name: (record.get(name) or "").strip() for name in COLUMNS}
@@ -80,10 +81,6 @@ def read_register(data: bytes) -> list[RegisterRow]:
         if not txn_id or len(txn_id) > 40:
             problems.append(f"line {number}: no txn_id")
             continue
-        if txn_id in seen:
-            problems.append(f"line {number}: txn_id {txn_id} repeats line {seen[txn_id]}")
-            continue
-        seen[txn_id] = number
         at = _time(values["date"], local)
         if at is None:
             problems.append(f"line {number}: date {values['date']!r} is not a time")
@@ -130,7 +127,13 @@ def reconcile(
     topups = LedgerTransaction.objects.filter(
         kind=LedgerTransaction.Kind.TOPUP, provider=provider
     ).prefetch_related("entries__wallet__pupil")
-    theirs = {row.txn_id: row for row in rows}
+    theirs: dict[str, RegisterRow] = {}
+    repeats: list[RegisterRow] = []
+    for row in rows:
+        if row.txn_id in theirs:
+            repeats.append(row)
+        else:
+            theirs[row.txn_id] = row
     ours_named = {tx.provider_txn_id: tx for tx in topups.filter(provider_txn_id__in=list(theirs))}
     ours_day = list(topups.filter(booked_at__gte=day_start, booked_at__lt=day_end))
     reconciliation = Reconciliation.objects.create(
@@ -151,27 +154,24 @@ def reconcile(
     )
     lines = []
     matched = 0
-    for row in rows:
+    for row in theirs.values():
         tx = ours_named.get(row.txn_id)
+        our_account = _account_of(tx) if tx is not None else ""
         if tx is None:
-            kind = Line.MISSING_OURS
-        elif tx.amount != row.amount:
-            kind = Line.AMOUNT_DIFFERS
+            kinds = [Line.MISSING_OURS]
         else:
+            kinds = [
+                *([Line.AMOUNT_DIFFERS] if tx.amount != row.amount else []),
+                *([Line.ACCOUNT_DIFFERS] if our_account != row.account else []),
+            ]
+        if not kinds:
             matched += 1
-            continue
+        lines += [_line(reconciliation, kind, row, tx, our_account, schools) for kind in kinds]
+    for row in repeats:
+        tx = ours_named.get(row.txn_id)
+        our_account = _account_of(tx) if tx is not None else ""
         lines.append(
-            ReconciliationLine(
-                reconciliation=reconciliation,
-                school_id=tx.school_id if tx is not None else schools.get(row.account),
-                kind=kind,
-                txn_id=row.txn_id,
-                account=row.account,
-                their_amount=row.amount,
-                our_amount=tx.amount if tx is not None else None,
-                their_at=row.at,
-                transaction=tx,
-            )
+            _line(reconciliation, Line.DUPLICATE_IN_REGISTER, row, tx, our_account, schools)
         )
     for tx in ours_day:
         if tx.provider_txn_id not in theirs:
@@ -190,6 +190,29 @@ def reconcile(
     reconciliation.matched = matched
     reconciliation.save(update_fields=["matched"])
     return reconciliation
+
+
+def _line(
+    reconciliation: Reconciliation,
+    kind: str,
+    row: RegisterRow,
+    tx: LedgerTransaction | None,
+    our_account: str,
+    schools: dict[str, int],
+) -> ReconciliationLine:
+    """A mismatch found for a register line (and our top-up of its ``txn_id``, if any)."""
+    return ReconciliationLine(
+        reconciliation=reconciliation,
+        school_id=tx.school_id if tx is not None else schools.get(row.account),
+        kind=kind,
+        txn_id=row.txn_id,
+        account=row.account,
+        our_account=our_account if our_account != row.account else "",
+        their_amount=row.amount,
+        our_amount=tx.amount if tx is not None else None,
+        their_at=row.at,
+        transaction=tx,
+    )
 
 
 def _account_of(tx: LedgerTransaction) -> str:

@@ -59,6 +59,27 @@ def wallets_in_debt(school: School) -> QuerySet[Wallet]:
     )
 
 
+def topups_booked_at_arrival(school: School) -> QuerySet[LedgerTransaction]:
+    """Top-ups (and card refunds) booked when they reached us because the provider's
+    time could not be used (unreadable, or out of range): for someone to compare with
+    the provider's register. Newest first."""
+    return (
+        LedgerTransaction.objects.filter(
+            school=school,
+            kind__in=[LedgerTransaction.Kind.TOPUP, LedgerTransaction.Kind.TOPUP_REFUND],
+        )
+        .exclude(provider_time="")
+        .select_related("provider")
+        .order_by("-booked_at", "-id")
+    )
+
+
+def is_below_floor(wallet: Wallet) -> bool:
+    """Whether the wallet is below ``-overdraft_limit``, where purchases stop (as
+    ``wallets_in_debt`` counts it)."""
+    return wallet.balance < -wallet.overdraft_limit - HALF_TIYN
+
+
 def reconciliations_for(school: School) -> QuerySet[Reconciliation]:
     """Every reconciliation run, with how many of its mismatches are this school's."""
     return (

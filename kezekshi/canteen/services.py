@@ -9,12 +9,16 @@ The guarantees each function gives are in its docstring. Those shared by all:
 - **No overspending.** A debit is one conditional UPDATE (``balance + overdraft ≥
   amount``): no read-then-write, so two sales at once cannot both spend the last tenge.
 - **Idempotency.** Every write carries an ``external_id``, unique per school and kind.
-  The transaction row is inserted first, so a concurrent duplicate waits on the unique
-  index and then finds the original; a replay returns it (``Booked.replayed``) and
-  books nothing. The same id with another amount or wallet is refused
-  (``external_id_reused``, 409).
+  A top-up, sale or transfer inserts its transaction row first, so a concurrent
+  duplicate waits on the unique index and then finds the original. A reversal (void,
+  refund, card refund) locks the wallet first, to count what was reversed before, and
+  then looks for the original again: a concurrent duplicate waits on the wallet's lock
+  and then finds it. A replay returns the original (``Booked.replayed``) and books
+  nothing. The same id with another amount or wallet is refused (``external_id_reused``,
+  409).
 - **Locks** are taken in one order (``lock_objects``): the new transaction row, then
-  wallets by id.
+  wallets by id; a reversal locks its one wallet before inserting its row (its key is of
+  a kind no other writer inserts, so nobody holding that key waits for the wallet).
 """
 
 from __future__ import annotations
@@ -176,18 +180,26 @@ def _once(
     external_id: str,
     same: Callable[[LedgerTransaction], bool],
     write: Callable[[], LedgerTransaction],
+    lock: Callable[[], object] | None = None,
 ) -> Booked:
     """Run ``write`` in one transaction unless ``external_id`` was booked already.
 
     A duplicate arriving at the same instant fails on the unique key inside ``write``;
-    the original, committed by then, is returned instead.
+    the original, committed by then, is returned instead. A writer that takes ``lock``
+    (a reversal: the wallet, to count what was reversed before) takes it before its
+    insert, so a duplicate waits on that lock instead of the key: it looks for the
+    original again once it holds the lock.
     """
     _check_external_id(external_id)
     found = _find(school_id, kind, external_id)
     if found is None:
         try:
             with transaction.atomic():
-                return Booked(write(), replayed=False)
+                if lock is not None:
+                    lock()
+                    found = _find(school_id, kind, external_id)
+                if found is None:
+                    return Booked(write(), replayed=False)
         except IntegrityError:
             found = _find(school_id, kind, external_id)
             if found is None:
@@ -250,8 +262,11 @@ def credit_topup(
     amount: Decimal,
     txn_id: str,
     booked_at: dt.datetime,
+    provider_time: str = "",
 ) -> Booked:
-    """Credit ``amount`` from ``provider`` to ``wallet``, booked at the provider's time.
+    """Credit ``amount`` from ``provider`` to ``wallet``, booked at the provider's time
+    (``provider_time``: the provider's own time, as sent, when it could not be
+    ``booked_at``; it flags the top-up for the reconciliation).
 
     Idempotent per provider and ``txn_id`` (a replay returns the first booking; the same
     id for another wallet or amount: ``external_id_reused``). Entries: the wallet
@@ -274,6 +289,7 @@ def credit_topup(
             legs=[(wallet, amount), (clearing, -amount)],
             provider=provider,
             provider_txn_id=txn_id,
+            provider_time=provider_time[:40],
             description=provider.name[:300],
         )
         _tell_guardians(wallet=wallet, booked=booked, provider=provider)
@@ -297,6 +313,7 @@ def refund_topup(
     amount: Decimal,
     refund_id: str,
     booked_at: dt.datetime | None = None,
+    provider_time: str = "",
 ) -> Booked:
     """Reverse (part of) a top-up the bank has refunded to the payer's card.
 
@@ -314,7 +331,7 @@ def refund_topup(
     wallet = Wallet.objects.get(entries__transaction=topup)
 
     def write() -> LedgerTransaction:
-        locked = lock_objects.wallet_for_update(wallet.pk)
+        locked = Wallet.objects.get(pk=wallet.pk)  # locked by _once
         _refundable(topup, amount)
         clearing = system_account(
             school_id=topup.school_id, kind=SystemAccount.Kind.CLEARING, provider=provider
@@ -331,6 +348,7 @@ def refund_topup(
             legs=[(locked, -amount), (clearing, amount)],
             provider=provider,
             provider_txn_id=refund_id,
+            provider_time=provider_time[:40],
             reverses=topup,
             description=provider.name[:300],
             shortfall=shortfall,
@@ -347,6 +365,7 @@ def refund_topup(
         external_id=f"{provider.code}:{refund_id}",
         same=same,
         write=write,
+        lock=lambda: lock_objects.wallet_for_update(wallet.pk),
     )
 
 
@@ -481,7 +500,7 @@ def _reverse_sale(
     wallet = Wallet.objects.select_related("pupil__person").get(entries__transaction=sale)
 
     def write() -> LedgerTransaction:
-        locked = lock_objects.wallet_for_update(wallet.pk)
+        locked = Wallet.objects.get(pk=wallet.pk)  # locked by _once
         _refundable(sale, amount)
         counter = (
             SystemAccount.Kind.REVENUE if kind == Kind.SALE_VOID else SystemAccount.Kind.REFUNDS
@@ -513,7 +532,12 @@ def _reverse_sale(
         return found.amount == amount and found.reverses_id == sale.pk
 
     return _once(
-        school_id=sale.school_id, kind=kind, external_id=external_id, same=same, write=write
+        school_id=sale.school_id,
+        kind=kind,
+        external_id=external_id,
+        same=same,
+        write=write,
+        lock=lambda: lock_objects.wallet_for_update(wallet.pk),
     )
 
 
@@ -532,7 +556,8 @@ def transfer_between_siblings(
 
     Only a legal representative of both children may (``not_your_children``, 404), both
     in the same school (``different_schools``); the source may not go below its
-    overdraft (``insufficient_funds``, 409). Idempotent per ``external_id``.
+    overdraft (``insufficient_funds``, 409). Idempotent per ``external_id``: a replay names
+    the same source, target and amount, else ``external_id_reused``.
     """
     _check_amount(amount)
     if source.pk == target.pk:
@@ -565,7 +590,11 @@ def transfer_between_siblings(
         )
 
     def same(found: LedgerTransaction) -> bool:
-        return found.amount == amount and _on_wallet(source)(found)
+        return (
+            found.amount == amount
+            and found.entries.filter(wallet_id=source.pk, amount__lt=0).exists()
+            and found.entries.filter(wallet_id=target.pk, amount__gt=0).exists()
+        )
 
     return _once(
         school_id=source.school_id,

@@ -1,6 +1,7 @@
 """Staff pages of the canteen's money: the providers' reconciliations for the school's
-accountant and administrator, and the wallets in debt (a card refund of money already
-spent, or an overdraft lowered below the debt).
+accountant and administrator, the wallets in debt (a card refund of money already
+spent, or an overdraft lowered below the debt), and the top-ups booked when they arrived
+because the provider's own time could not be used.
 
 Each school sees only its own mismatches: a provider's register covers every school,
 and its lines carry the school of the account they name.
@@ -28,7 +29,12 @@ def reconciliations(request: HttpRequest) -> HttpResponse:
     if in_debt:
         # Names of pupils are shown: a read of personal data like any list of names.
         audit.record_list(request=request, what="canteen_wallets_in_debt", shown=len(in_debt))
-    return school_page(request, "canteen/reconciliations.html", {"page": page, "in_debt": in_debt})
+    at_arrival = list(selectors.topups_booked_at_arrival(school)[:200])
+    return school_page(
+        request,
+        "canteen/reconciliations.html",
+        {"page": page, "in_debt": in_debt, "at_arrival": at_arrival},
+    )
 
 
 @staff_view(Perm.CANTEEN_REPORTS)

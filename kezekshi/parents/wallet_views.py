@@ -68,6 +68,8 @@ def _live(child: Pupil) -> dict[str, object]:
     return {
         "child": child,
         "wallet": wallet,
+        # Below the floor the school allows (not merely below zero): purchases stop.
+        "below_floor": wallet is not None and selectors.is_below_floor(wallet),
         "balance": wallet.balance if wallet is not None else ZERO,
         "movements": list(selectors.movements(wallet, limit=SHOWN)) if wallet is not None else [],
         "time_zone": settings.SCHOOL_TIME_ZONE,

@@ -754,7 +754,9 @@ register(
     "canteen.LedgerTransaction",
     subjects=[S.PUPIL],
     # What a child bought, when, and what their parents paid in: the wallet's history.
-    financial=["kind", "amount", "booked_at", "description", "reason", "shortfall"],
+    financial=[
+        "kind", "amount", "booked_at", "provider_time", "description", "reason", "shortfall",
+    ],
     not_personal=[
         "id", "school", "external_id", "created_at", "provider", "provider_txn_id", "reverses",
         "created_by",
@@ -773,7 +775,8 @@ register(
     # child's masked name.
     financial=["query", "body", "response_body"],
     not_personal=[
-        "id", "protocol", "provider", "school", "method", "path", "content_type", "signature",
+        "id", "protocol", "provider", "school", "method", "path", "body_size", "content_type",
+        "signature",
         "remote_addr", "received_at", "command", "txn_id", "status_code", "result",
         "answered_at",
     ],
@@ -781,7 +784,7 @@ register(
 register(
     "canteen.ProviderAnswer",
     subjects=[S.PUPIL],
-    financial=["body"],
+    financial=["body", "account", "amount"],
     not_personal=[
         "id", "provider", "command", "txn_id", "school", "transaction", "request",
         "status_code", "content_type", "created_at",
@@ -797,7 +800,7 @@ register(
 register(
     "canteen.ReconciliationLine",
     subjects=[S.PUPIL],
-    financial=["account", "their_amount", "our_amount", "their_at"],
+    financial=["account", "our_account", "their_amount", "our_amount", "their_at"],
     not_personal=["id", "reconciliation", "school", "kind", "txn_id", "transaction"],
 )
 

@@ -18,8 +18,9 @@ from django.utils.translation import gettext as _
 from kezekshi.accounts.services import user_for_token
 from kezekshi.privacy.services import has_current_consent
 
-# Paths that serve the parent (their own data, their children).
-GUARDED = ("/app/", "/api/v1/me", "/api/v1/notifications/me")
+# Paths that serve the parent (their own data, their children). Of the canteen API only
+# the children's routes: its device routes (POS terminals) are not a parent's.
+GUARDED = ("/app/", "/api/v1/me", "/api/v1/notifications/me", "/api/v1/canteen/children/")
 # What a parent may still open without consent: read the policy, consent, leave, and
 # exercise their rights as a data subject (see, export, correct, block, erase), which the
 # law does not make depend on consent. The privacy API (/api/v1/privacy/) is not guarded.

@@ -6,7 +6,8 @@ and the OSMP/QIWI-style (XML) endpoints: they differ only in result codes and by
 - ``pay``: credit the wallet once. Its answer is stored with the money: a repeated
   ``txn_id`` gets those bytes back. A ``pay`` without a ``check`` before it is fine (the
   payer's money is taken already): a pay is refused only when crediting is impossible —
-  an unknown account, a sum or time that cannot be read.
+  an unknown account, a sum that cannot be read. Its time never is (see
+  ``common.booking_time``).
 """
 
 from __future__ import annotations
@@ -39,12 +40,19 @@ class Outcome(enum.Enum):
     SUM_TOO_SMALL = "sum_too_small"
     SUM_TOO_LARGE = "sum_too_large"
     BAD_REQUEST = "bad_request"
-    BAD_DATE = "bad_date"
+    TXN_ID_REUSED = "txn_id_reused"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    WRONG_METHOD = "wrong_method"
+    TOO_LARGE = "too_large"
 
 
-STATUS = {Outcome.UNAUTHORIZED: 401, Outcome.FORBIDDEN: 403}
+STATUS = {
+    Outcome.UNAUTHORIZED: 401,
+    Outcome.FORBIDDEN: 403,
+    Outcome.WRONG_METHOD: 405,
+    Outcome.TOO_LARGE: 413,
+}
 
 
 @dataclass(frozen=True)
@@ -80,9 +88,11 @@ COMMENTS: dict[Outcome, Callable[[], str]] = {
     Outcome.SUM_TOO_SMALL: lambda: _("The sum must be more than zero"),
     Outcome.SUM_TOO_LARGE: lambda: _("The sum is larger than allowed"),
     Outcome.BAD_REQUEST: lambda: _("The request is not valid: check command and txn_id"),
-    Outcome.BAD_DATE: lambda: _("txn_date is not a valid time (YYYYMMDDHHMMSS)"),
+    Outcome.TXN_ID_REUSED: lambda: _("This txn_id was used before for another payment"),
     Outcome.UNAUTHORIZED: lambda: _("Wrong login or password"),
     Outcome.FORBIDDEN: lambda: _("Calls from this address are not allowed"),
+    Outcome.WRONG_METHOD: lambda: _("Use GET or POST"),
+    Outcome.TOO_LARGE: lambda: _("The request is too large"),
 }
 
 SUM_OUTCOMES = {
@@ -103,13 +113,19 @@ class Dialect:
 
 
 def handle(request: HttpRequest, dialect: Dialect) -> HttpResponse:
-    """Serve one check or pay call (GET query or POST form) in ``dialect``."""
+    """Serve one check or pay call (GET query or POST form) in ``dialect``. Every call is
+    stored and answered in the protocol, a wrong method or a huge body too."""
     raw = common.receive(request, protocol=dialect.protocol)
-    params = _params(request)
+    # A body too large is not read (only its start was stored): the query string only.
+    params = request.GET if common.too_large(raw) else _params(request)
     command = params.get("command", "")
     txn_id = params.get("txn_id", "")
     provider, good = common.provider_by_login(dialect.protocol, request)
-    if provider is None or not good:
+    if request.method not in ("GET", "POST"):
+        processed = _refuse(dialect, command, txn_id, Outcome.WRONG_METHOD)
+    elif common.too_large(raw):
+        processed = _refuse(dialect, command, txn_id, Outcome.TOO_LARGE)
+    elif provider is None or not good:
         processed = _refuse(dialect, command, txn_id, Outcome.UNAUTHORIZED)
     elif not common.from_allowed_address(provider, request):
         processed = _refuse(dialect, command, txn_id, Outcome.FORBIDDEN)
@@ -122,18 +138,29 @@ def handle(request: HttpRequest, dialect: Dialect) -> HttpResponse:
             provider=provider,
             command="pay",
             txn_id=txn_id,
+            account=params.get("account", ""),
+            amount=params.get("sum", ""),
             raw=raw,
             process=lambda: _pay(dialect, provider, params, txn_id, raw),
+            reused=lambda: _refuse(
+                dialect, "pay", txn_id, Outcome.TXN_ID_REUSED, sum=_sum_shown(params)
+            ),
         )
     return common.finish(raw, processed, provider=provider, command=command, txn_id=txn_id)
 
 
 def _params(request: HttpRequest) -> QueryDict:
+    """The query string's fields, and a POST form's on top of them."""
     params = request.GET.copy()
     if request.method == "POST":
         for key, values in request.POST.lists():
             params.setlist(key, values)
     return params
+
+
+def _sum_shown(params: QueryDict) -> str:
+    """The sum as a refusal repeats it: with two places when it can be read."""
+    return common.amount_key(params.get("sum", ""))
 
 
 def _refuse(
@@ -163,6 +190,9 @@ def _check(
     paid = LedgerTransaction.objects.filter(
         kind=LedgerTransaction.Kind.TOPUP, provider=provider, provider_txn_id=txn_id
     ).exists()
+    if not paid and common.answered_before(provider, "pay", txn_id):
+        # A pay with this txn_id was answered with a refusal: the id is spent.
+        return _refuse(dialect, "check", txn_id, Outcome.TXN_ID_REUSED, sum=amount)
     reply = Reply(
         command="check",
         outcome=Outcome.ALREADY_PAID if paid else Outcome.OK,
@@ -193,21 +223,25 @@ def _pay(
         amount = parse_amount(text, largest=provider.max_amount)
     except BadAmount as exc:
         return _refuse(dialect, "pay", txn_id, SUM_OUTCOMES[exc.reason], sum=text[:20])
-    when = params.get("txn_date", "")
-    try:
-        # No txn_date: booked when it reached us (the money is taken; we do not refuse).
-        booked_at = common.agent_time(when) if when else raw.received_at
-    except ValueError:
-        return _refuse(dialect, "pay", txn_id, Outcome.BAD_DATE, sum=plain(amount))
+    # The money is taken: a txn_date that is missing, unreadable or out of range is no
+    # reason to refuse (booked when it reached us; a bad one is kept and flagged).
+    when = common.booking_time(
+        params.get("txn_date", ""), received_at=raw.received_at, parse=common.agent_time
+    )
     wallet = services.wallet_for(pupil=pupil)
     try:
         booked = services.credit_topup(
-            wallet=wallet, provider=provider, amount=amount, txn_id=txn_id, booked_at=booked_at
+            wallet=wallet,
+            provider=provider,
+            amount=amount,
+            txn_id=txn_id,
+            booked_at=when.at,
+            provider_time=when.provider_time,
         )
     except ServiceError:
         # The ledger has this provider's txn_id for another wallet or sum (booked outside
         # this endpoint): crediting again would count the money twice.
-        return _refuse(dialect, "pay", txn_id, Outcome.BAD_REQUEST, sum=plain(amount))
+        return _refuse(dialect, "pay", txn_id, Outcome.TXN_ID_REUSED, sum=plain(amount))
     reply = Reply(
         command="pay",
         outcome=Outcome.OK,

@@ -25,12 +25,16 @@ from kezekshi.canteen.models import (
     ProviderAnswer,
     ProviderRequest,
 )
+from kezekshi.canteen.money import BadAmount, parse_amount, plain
 from kezekshi.core.crypto import keyed_digest
 from kezekshi.people.models import Pupil
 
 # A provider's call is small; anything bigger is not one.
 MAX_BODY = 64 * 1024
-# A provider's clock may run ahead of ours by this much; a later transaction time is bad.
+# A provider's time is the booking time when it lies within this much before the call
+# reached us, or FUTURE_SKEW after (its clock may run ahead); else the payment is booked
+# when it arrived (no day already closed is changed) and the time is kept for a person.
+BACKDATE = dt.timedelta(days=30)
 FUTURE_SKEW = dt.timedelta(hours=1)
 
 
@@ -64,8 +68,14 @@ def receive(request: HttpRequest, *, protocol: str) -> ProviderRequest:
     """Store the raw request, committed, before anything else is done with it.
 
     The Authorization header is never stored; the signature header is (it is not a secret).
+    A body over ``MAX_BODY`` is read only that far (its first 64 KB are stored, with its
+    size): such a request must then be refused with ``too_large`` unread.
     """
-    body = request.body[:MAX_BODY]
+    try:
+        size = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        size = 0
+    body = request.read(MAX_BODY) if size > MAX_BODY else request.body
     signature = request.headers.get("Content-HMAC") or request.headers.get("X-Content-HMAC") or ""
     with transaction.atomic():
         return ProviderRequest.objects.create(
@@ -74,10 +84,16 @@ def receive(request: HttpRequest, *, protocol: str) -> ProviderRequest:
             path=request.path[:200],
             query=request.META.get("QUERY_STRING", "")[:4000],
             body=body,
+            body_size=max(size, len(body)),
             content_type=request.content_type[:100] if request.content_type else "",
             signature=signature[:200],
             remote_addr=_address(request),
         )
+
+
+def too_large(raw: ProviderRequest) -> bool:
+    """Whether the request's body was too large to be a provider's call (and was cut)."""
+    return raw.body_size > MAX_BODY
 
 
 def finish(
@@ -100,7 +116,12 @@ def finish(
         response_body=answer.body,
         answered_at=timezone.now(),
     )
-    return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
+    response = HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
+    if answer.status == 405:
+        response["Allow"] = (
+            "POST" if raw.protocol == PaymentProvider.Protocol.CLOUDPAYMENTS else "GET, POST"
+        )
+    return response
 
 
 def _address(request: HttpRequest) -> str | None:
@@ -170,27 +191,49 @@ def provider_by_login(protocol: str, request: HttpRequest) -> tuple[PaymentProvi
     return provider, good
 
 
+def amount_key(text: str) -> str:
+    """The sum as a repeat must send it again: a readable sum with two places ("500" and
+    "500.00" are one sum), anything else as it came."""
+    try:
+        return plain(parse_amount(text))
+    except BadAmount:
+        return text[:20]
+
+
 def answered_once(
     *,
     provider: PaymentProvider,
     command: str,
     txn_id: str,
+    account: str,
+    amount: str,
     raw: ProviderRequest,
     process: Callable[[], Processed],
+    reused: Callable[[], Processed],
 ) -> Processed:
     """The answer to ``command`` for ``txn_id``: the stored one if it was answered before,
     else ``process()``'s, stored in the same transaction as what it booked.
 
-    The answer row is inserted first: a second identical call arriving at the same
-    instant waits on its unique key until the first commits, then reads its bytes.
+    Only a call for the same ``account`` and ``amount`` (the sum as sent) is a repeat and
+    gets the stored bytes; one that reuses ``txn_id`` for another payment gets
+    ``reused()`` — nothing booked, nothing stored, so the first answer stays the one
+    every true repeat gets. The answer row is inserted first: a second call arriving at
+    the same instant waits on its unique key until the first commits, then reads it.
     """
+    account, amount = account[:40], amount_key(amount)
     stored = _stored(provider, command, txn_id)
     if stored is not None:
-        return stored
+        return _replayed(stored, account, amount, reused)
     try:
         with transaction.atomic():
             claim = ProviderAnswer.objects.create(
-                provider=provider, command=command, txn_id=txn_id, request=raw, body=b""
+                provider=provider,
+                command=command,
+                txn_id=txn_id,
+                account=account,
+                amount=amount,
+                request=raw,
+                body=b"",
             )
             processed = process()
             claim.school_id = processed.school_id
@@ -206,21 +249,31 @@ def answered_once(
         stored = _stored(provider, command, txn_id)
         if stored is None:
             raise
-        return stored
+        return _replayed(stored, account, amount, reused)
 
 
-def _stored(provider: PaymentProvider, command: str, txn_id: str) -> Processed | None:
-    row = (
+def _stored(provider: PaymentProvider, command: str, txn_id: str) -> ProviderAnswer | None:
+    return (
         ProviderAnswer.objects.filter(provider=provider, command=command, txn_id=txn_id)
-        .only("body", "content_type", "status_code", "school_id", "transaction_id")
+        .only("body", "content_type", "status_code", "school_id", "account", "amount")
         .first()
     )
-    if row is None:
-        return None
+
+
+def _replayed(
+    row: ProviderAnswer, account: str, amount: str, reused: Callable[[], Processed]
+) -> Processed:
+    if (row.account, row.amount) != (account, amount):
+        return reused()
     answer = Answer(
         body=bytes(row.body), content_type=row.content_type, result="replay", status=row.status_code
     )
     return Processed(answer, school_id=row.school_id)
+
+
+def answered_before(provider: PaymentProvider, command: str, txn_id: str) -> bool:
+    """Whether ``command`` was answered (and stored) for ``txn_id``, refused or not."""
+    return ProviderAnswer.objects.filter(provider=provider, command=command, txn_id=txn_id).exists()
 
 
 def find_pupil(account: str) -> Pupil | None:
@@ -242,18 +295,37 @@ def masked_name(pupil: Pupil) -> str:
     return f"{person.first_name}{initial}"
 
 
+@dataclass(frozen=True)
+class BookingTime:
+    """When a payment is booked, and the provider's time as sent when that was not it."""
+
+    at: dt.datetime
+    provider_time: str = ""
+
+
+def booking_time(
+    text: str, *, received_at: dt.datetime, parse: Callable[[str], dt.datetime]
+) -> BookingTime:
+    """The provider's time (``text``, read by ``parse``) when it is readable and within
+    [``received_at`` − 30 days, ``received_at`` + 1 hour]; else ``received_at``, keeping
+    ``text`` to flag the payment for the reconciliation. Never a reason to refuse: the
+    payer's money is taken. No time sent: ``received_at``, nothing flagged."""
+    if not text:
+        return BookingTime(received_at)
+    try:
+        moment = parse(text)
+    except ValueError:
+        return BookingTime(received_at, text[:40])
+    if not received_at - BACKDATE <= moment <= received_at + FUTURE_SKEW:
+        return BookingTime(received_at, text[:40])
+    return BookingTime(moment.astimezone(dt.UTC))
+
+
 def agent_time(text: str) -> dt.datetime:
     """``YYYYMMDDHHMMSS`` in the schools' time zone → an aware time; ``ValueError`` when
-    it is not a real time, before 2000 or more than an hour ahead of ours."""
+    it is not a real time."""
     if len(text) != 14 or not text.isascii() or not text.isdigit():
         raise ValueError("not YYYYMMDDHHMMSS")
-    local = dt.datetime.strptime(text, "%Y%m%d%H%M%S").replace(
+    return dt.datetime.strptime(text, "%Y%m%d%H%M%S").replace(
         tzinfo=ZoneInfo(settings.SCHOOL_TIME_ZONE)
     )
-    return checked_time(local)
-
-
-def checked_time(moment: dt.datetime) -> dt.datetime:
-    if moment.year < 2000 or moment > timezone.now() + FUTURE_SKEW:
-        raise ValueError("out of range")
-    return moment.astimezone(dt.UTC)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
 from kezekshi.canteen import services
 from kezekshi.canteen.models import PaymentProvider, Wallet
@@ -118,11 +119,25 @@ class Agent:
         account: str,
         amount: str = "500.00",
         txn_id: str = "1001",
-        txn_date: str = "20250904081500",
+        txn_date: str | None = None,
     ) -> Any:
         return self.call(
-            command="pay", txn_id=txn_id, txn_date=txn_date, account=account, sum=amount
+            command="pay",
+            txn_id=txn_id,
+            txn_date=agent_time(an_hour_ago()) if txn_date is None else txn_date,
+            account=account,
+            sum=amount,
         )
+
+
+def an_hour_ago() -> dt.datetime:
+    """A payment's time as agents send it: recent (within the 30 days booked as sent)."""
+    return (timezone.now() - dt.timedelta(hours=1)).replace(microsecond=0)
+
+
+def agent_time(moment: dt.datetime) -> str:
+    """``moment`` as an agent's ``txn_date``: ``YYYYMMDDHHMMSS`` in Almaty."""
+    return moment.astimezone(ALMATY).strftime("%Y%m%d%H%M%S")
 
 
 @pytest.fixture

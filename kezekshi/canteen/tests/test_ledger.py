@@ -19,7 +19,7 @@ from kezekshi.core.errors import ServiceError
 from kezekshi.notifications.models import Notification
 from kezekshi.people import services as people_services
 from kezekshi.privacy.models import AppendOnlyError, AuditEntry
-from kezekshi.privacy.tests.family import Family
+from kezekshi.privacy.tests.family import MOTHER_PHONE, Family
 
 pytestmark = pytest.mark.django_db
 
@@ -223,6 +223,37 @@ def test_a_parent_moves_money_between_their_childrens_wallets(
             external_id="t2",
         )
     assert too_much.value.code == "insufficient_funds"
+
+
+def test_a_transfer_key_reused_for_another_sibling_is_refused_not_replayed(
+    family: Family, kaspi: PaymentProvider
+) -> None:
+    youngest = people_services.create_pupil(
+        school=family.first.school, last_name="Сейтқали", first_name="Дина"
+    )
+    people_services.add_guardian(
+        pupil=youngest, last_name="Сейтқали", first_name="Гүлнар", phone=MOTHER_PHONE,
+        relation="mother",
+    )  # fmt: skip
+    people_services.link_guardian_accounts(user=family.mother)
+    first, second, third = (
+        services.wallet_for(pupil=child) for child in (family.first, family.second, youngest)
+    )
+    top_up(first, kaspi, "800.00", "K1")
+    services.transfer_between_siblings(
+        source=first, target=second, amount=Decimal("300.00"), by=family.mother, external_id="t1"
+    )
+
+    with pytest.raises(ServiceError) as reused:
+        services.transfer_between_siblings(
+            source=first, target=third, amount=Decimal("300.00"), by=family.mother,
+            external_id="t1",
+        )  # fmt: skip
+
+    assert reused.value.code == "external_id_reused"
+    assert (balance(first), balance(second), balance(third)) == (
+        Decimal("500.00"), Decimal("300.00"), Decimal("0.00"),
+    )  # fmt: skip
 
 
 def test_only_a_legal_representative_of_both_children_may_move_their_money(

@@ -3,8 +3,10 @@ refunds, transfers and overdraft changes — with duplicates and replays mixed i
 debits equal to credits, every cached balance equal to its ledger sum, no balance below
 its overdraft (but for a card refund of money already spent), and charges nothing twice.
 
-A plain model of the balances runs beside the real services: every booking must match
-it, every replay must change nothing, every refusal must be one the model agrees with.
+A plain model of the balances runs beside the real services: every booking must be one
+the model says is possible, every replay must change nothing, and every refusal must be
+the one the model gives for that operation (an operation it says is possible may not be
+refused).
 """
 
 from __future__ import annotations
@@ -29,18 +31,25 @@ from kezekshi.privacy.tests.family import parent_user
 pytestmark = pytest.mark.django_db
 
 amounts = st.integers(min_value=1, max_value=200_000).map(lambda cents: Decimal(cents) / 100)
+# Purchases, refunds and transfers mostly smaller than top-ups, so that many of them can
+# be booked (and then reversed, replayed and reused), and some cannot.
+small = st.integers(min_value=1, max_value=40_000).map(lambda cents: Decimal(cents) / 100)
 child = st.integers(min_value=0, max_value=2)
 small_id = st.integers(min_value=0, max_value=6)  # few ids: duplicates happen often
 
+topup = st.tuples(st.just("topup"), child, amounts, small_id)
 operations = st.one_of(
-    st.tuples(st.just("topup"), child, amounts, small_id),
-    st.tuples(st.just("sale"), child, amounts, small_id),
-    st.tuples(st.just("refund"), small_id, amounts, small_id),
+    topup,
+    topup,  # twice as often as the rest: money to spend, reverse and move
+    st.tuples(st.just("sale"), child, small, small_id),
+    st.tuples(st.just("refund"), small_id, small, small_id),
     st.tuples(st.just("void"), small_id),
     st.tuples(st.just("card_refund"), small_id, amounts, small_id),
-    st.tuples(st.just("transfer"), child, child, amounts, small_id),
+    st.tuples(st.just("transfer"), child, child, small, small_id),
     st.tuples(st.just("overdraft"), child, st.sampled_from(["0", "500", "1000.50"])),
     st.tuples(st.just("replay"), st.integers(min_value=0, max_value=40)),
+    # an earlier operation's id again, for another amount
+    st.tuples(st.just("reuse"), st.integers(min_value=0, max_value=40), small),
 )
 
 
@@ -51,6 +60,8 @@ class Model:
     balances: dict[int, Decimal]
     overdrafts: dict[int, Decimal]
     reversed_: dict[int, Decimal] = field(default_factory=dict)  # original tx → reversed so far
+    # (kind, external id) → what it was booked for: a replay must ask the same.
+    used: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
     # Wallets below their floor without a sale: a card refund of money spent, or an
     # overdraft lowered below the debt. Such a wallet must still refuse every sale.
     in_debt: set[int] = field(default_factory=set)
@@ -84,24 +95,84 @@ class World:
         self.sales: list[LedgerTransaction] = []
         self.topups: list[LedgerTransaction] = []
         self.done: list[Any] = []
+        # Each child starts with some money, so that sales and transfers can happen at once.
+        for index in range(len(self.wallets)):
+            self.do_topup(index, Decimal("1000.00"), f"open{index}")
 
     def run(self, op: tuple[Any, ...]) -> None:
         if op[0] == "replay":
             if not self.done:
                 return
             op = self.done[op[1] % len(self.done)]
+        elif op[0] == "reuse":
+            if not self.done:
+                return
+            earlier, amount = self.done[op[1] % len(self.done)], op[2]
+            op = tuple(amount if isinstance(arg, Decimal) else arg for arg in earlier)
         self.done.append(op)
         kind = op[0]
+        expected = self.impossible(op)
         try:
             getattr(self, f"do_{kind}")(*op[1:])
         except ServiceError as refusal:
-            self.refused(op, refusal)
+            self.refused(op, refusal, expected)
+        else:
+            assert expected is None, (op, f"booked although the model says {expected}")
 
-    def refused(self, op: tuple[Any, ...], refusal: ServiceError) -> None:
-        """A refusal must be one the model expects (and it changes nothing)."""
-        assert refusal.code in {
-            "insufficient_funds", "external_id_reused", "refund_exceeds_payment", "same_wallet",
-        }, (op, refusal.code)  # fmt: skip
+    def refused(self, op: tuple[Any, ...], refusal: ServiceError, expected: str | None) -> None:
+        """A refusal must be the one the model expects (and it changes nothing)."""
+        assert refusal.code == expected, (op, refusal.code, f"the model says {expected}")
+
+    def impossible(self, op: tuple[Any, ...]) -> str | None:
+        """Why the plain model says ``op`` cannot be done (the refusal's code), or None."""
+        kind, args = op[0], op[1:]
+        if kind == "topup":
+            who, amount, txn = args
+            return self._reused(("topup", f"T{txn}"), (self.wallets[who].pk, amount))
+        if kind == "sale":
+            who, amount, till = args
+            wallet = self.wallets[who].pk
+            key = ("sale", f"S{till}")
+            if key in self.model.used:
+                return self._reused(key, (wallet, amount))
+            return "insufficient_funds" if self.model.available(wallet) < amount else None
+        if kind in ("refund", "void", "card_refund"):
+            originals = self.topups if kind == "card_refund" else self.sales
+            if not originals:
+                return None
+            original = originals[args[0] % len(originals)]
+            amount = original.amount if kind == "void" else args[1]
+            key = {
+                "refund": lambda: ("sale_refund", f"R{args[2]}"),
+                "void": lambda: ("sale_void", f"void:{original.pk}"),
+                "card_refund": lambda: ("topup_refund", f"C{args[2]}"),
+            }[kind]()
+            if key in self.model.used:
+                return self._reused(key, (original.pk, amount))
+            return None if self._reversible(original, amount) else "refund_exceeds_payment"
+        if kind == "transfer":
+            source, target, amount, key_ = args
+            if 2 in (source, target):
+                return None
+            if source == target:
+                return "same_wallet"
+            a, b = self.wallets[source].pk, self.wallets[target].pk
+            key = ("transfer", f"X{key_}")
+            if key in self.model.used:
+                return self._reused(key, (a, b, amount))
+            return "insufficient_funds" if self.model.available(a) < amount else None
+        return None
+
+    def _reused(self, key: tuple[str, str], asked: tuple[Any, ...]) -> str | None:
+        booked = self.model.used.get(key)
+        return "external_id_reused" if booked is not None and booked != asked else None
+
+    def remember(
+        self, booked: services.Booked, key: tuple[str, str], asked: tuple[Any, ...]
+    ) -> None:
+        if not booked.replayed:
+            assert key not in self.model.used, ("booked twice", key)
+            self.model.used[key] = asked
 
     def book(self, booked: services.Booked, changes: dict[int, Decimal]) -> None:
         if booked.replayed:
@@ -109,7 +180,7 @@ class World:
         for wallet, delta in changes.items():
             self.model.balances[wallet] += delta
 
-    def do_topup(self, who: int, amount: Decimal, txn: int) -> None:
+    def do_topup(self, who: int, amount: Decimal, txn: int | str) -> None:
         wallet = self.wallets[who]
         booked = services.credit_topup(
             wallet=wallet, provider=self.provider, amount=amount, txn_id=f"T{txn}",
@@ -117,6 +188,7 @@ class World:
         )  # fmt: skip
         if not booked.replayed:
             self.topups.append(booked.transaction)
+        self.remember(booked, ("topup", f"T{txn}"), (wallet.pk, amount))
         self.book(booked, {wallet.pk: amount})
 
     def do_sale(self, who: int, amount: Decimal, till: int) -> None:
@@ -133,6 +205,7 @@ class World:
         if not booked.replayed:
             assert enough, "sold beyond the balance and overdraft"
             self.sales.append(booked.transaction)
+        self.remember(booked, ("sale", f"S{till}"), (wallet.pk, amount))
         self.book(booked, {wallet.pk: -amount})
 
     def _reversible(self, original: LedgerTransaction, amount: Decimal) -> bool:
@@ -149,6 +222,7 @@ class World:
         if not booked.replayed:
             assert self._reversible(sale, amount)
             self.model.reversed_[sale.pk] = self.model.reversed_.get(sale.pk, Decimal(0)) + amount
+        self.remember(booked, ("sale_refund", f"R{key}"), (sale.pk, amount))
         self.book(booked, {wallet.pk: amount})
 
     def do_void(self, index: int) -> None:
@@ -160,6 +234,7 @@ class World:
         if not booked.replayed:
             assert self._reversible(sale, sale.amount)
             self.model.reversed_[sale.pk] = sale.amount
+        self.remember(booked, ("sale_void", f"void:{sale.pk}"), (sale.pk, sale.amount))
         self.book(booked, {wallet.pk: sale.amount})
 
     def do_card_refund(self, index: int, amount: Decimal, key: int) -> None:
@@ -173,6 +248,7 @@ class World:
             self.model.reversed_[topup.pk] = self.model.reversed_.get(topup.pk, Decimal(0)) + amount
             if self.model.available(wallet.pk) - amount < 0:
                 self.model.in_debt.add(wallet.pk)
+        self.remember(booked, ("topup_refund", f"C{key}"), (topup.pk, amount))
         self.book(booked, {wallet.pk: -amount})
 
     def do_transfer(self, source: int, target: int, amount: Decimal, key: int) -> None:
@@ -185,6 +261,7 @@ class World:
         )
         if not booked.replayed:
             assert enough
+        self.remember(booked, ("transfer", f"X{key}"), (a.pk, b.pk, amount))
         self.book(booked, {a.pk: -amount, b.pk: amount})
 
     def do_overdraft(self, who: int, limit: str) -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from kezekshi.canteen import services
-from kezekshi.canteen.models import LedgerTransaction
+from kezekshi.canteen.models import LedgerTransaction, ProviderAnswer
 from kezekshi.canteen.tests.conftest import Agent, balance
 from kezekshi.people.models import Pupil
 
@@ -29,6 +29,7 @@ def test_check_answers_xml_with_the_masked_name_and_school(osmp_agent: Agent, pu
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         "<response>\n"
         "<osmp_txn_id>88</osmp_txn_id>\n"
+        "<prv_txn></prv_txn>\n"
         "<sum>500.00</sum>\n"
         "<result>0</result>\n"
         "<comment>Account found</comment>\n"
@@ -78,14 +79,17 @@ def test_sums_are_refused_with_the_osmp_codes(
     assert not LedgerTransaction.objects.exists()
 
 
-def test_a_bad_date_and_a_wrong_source_are_300(osmp_agent: Agent, pupil: Pupil) -> None:
+def test_a_bad_date_is_credited_at_arrival_and_a_wrong_source_is_300(
+    osmp_agent: Agent, pupil: Pupil
+) -> None:
     bad_date = osmp_agent.pay(pupil.account_number, txn_id="1", txn_date="20251301000000")
     osmp_agent.address = "10.1.2.3"
     wrong_source = osmp_agent.pay(pupil.account_number, txn_id="2")
 
-    assert result_of(bad_date) == 300
+    assert result_of(bad_date) == 0
+    assert LedgerTransaction.objects.get().provider_time == "20251301000000"
     assert result_of(wrong_source) == 300 and wrong_source.status_code == 403
-    assert not LedgerTransaction.objects.exists()
+    assert LedgerTransaction.objects.count() == 1
 
 
 def test_comments_with_markup_characters_are_escaped(osmp_agent: Agent, pupil: Pupil) -> None:
@@ -93,3 +97,18 @@ def test_comments_with_markup_characters_are_escaped(osmp_agent: Agent, pupil: P
     root = ET.fromstring(response.content)  # noqa: S314
     assert root.findtext("osmp_txn_id") == "<x>"
     assert result_of(response) == 300
+
+
+def test_a_pay_reusing_a_txn_id_for_another_sum_is_300_and_not_stored(
+    osmp_agent: Agent, pupil: Pupil
+) -> None:
+    first = osmp_agent.pay(pupil.account_number, "1200", txn_id="555")
+
+    changed = osmp_agent.pay(pupil.account_number, "1300", txn_id="555")
+    retry = osmp_agent.pay(pupil.account_number, "1200.00", txn_id="555")
+
+    assert result_of(changed) == 300
+    assert ET.fromstring(changed.content).findtext("prv_txn") == ""  # noqa: S314
+    assert retry.content == first.content
+    assert LedgerTransaction.objects.count() == 1
+    assert ProviderAnswer.objects.count() == 1

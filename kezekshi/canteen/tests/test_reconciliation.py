@@ -96,10 +96,6 @@ def test_every_kind_of_mismatch_is_listed_with_its_school(
         ),
         (register("K1,2025-09-04 08:15:00,1,1e5"), "line 2: sum '1e5' is not an amount"),
         (register("K1,04/09/2025,1,5.00"), "line 2: date '04/09/2025' is not a time"),
-        (
-            register("K1,20250904081500,1,5", "K1,20250904081500,1,5"),
-            "line 3: txn_id K1 repeats line 2",
-        ),
         ("txn_id,date,account,sum\nK1,2025-09-04 08:15:00,1,5\n".encode("utf-16"), "not UTF-8"),
     ],
 )
@@ -110,6 +106,45 @@ def test_a_register_that_cannot_be_read_is_refused_whole(
         reconcile(provider=kaspi, date=DAY, data=data, file_name="bad.csv")
     assert any(problem in text for text in refused.value.problems), refused.value.problems
     assert not Reconciliation.objects.exists()
+
+
+def test_an_account_that_differs_is_a_mismatch_even_when_the_amount_agrees(
+    booked_day: dict[str, Any], kaspi: PaymentProvider, pupil: Pupil
+) -> None:
+    account = booked_day["account"]
+    data = register(
+        "K1,2025-09-04 08:15:00,10019999993,500.00",  # our K1 went to another account
+        f"K2,2025-09-04 12:00:00,{account},700.00",
+        f"K3,2025-09-04 23:30:00,{account},300.00",
+    )
+
+    result = reconcile(provider=kaspi, date=DAY, data=data, file_name="kaspi.csv")
+
+    line = result.lines.get()
+    assert (line.kind, line.txn_id, line.school_id) == (Kind.ACCOUNT_DIFFERS, "K1", pupil.school_id)
+    assert line.account == "10019999993" and line.our_account == account
+    assert result.matched == 2
+
+
+def test_a_txn_id_repeated_in_the_register_is_a_mismatch_not_a_refused_file(
+    booked_day: dict[str, Any], kaspi: PaymentProvider, pupil: Pupil
+) -> None:
+    account = booked_day["account"]
+    data = register(
+        f"K1,2025-09-04 08:15:00,{account},500.00",
+        f"K2,2025-09-04 12:00:00,{account},700.00",
+        f"K2,2025-09-04 12:00:00,{account},700.00",  # the provider listed K2 twice
+        f"K3,2025-09-04 23:30:00,{account},300.00",
+    )
+
+    result = reconcile(provider=kaspi, date=DAY, data=data, file_name="kaspi.csv")
+
+    line = result.lines.get()
+    assert (line.kind, line.txn_id, line.school_id) == (
+        Kind.DUPLICATE_IN_REGISTER, "K2", pupil.school_id,
+    )  # fmt: skip
+    assert line.their_amount == Decimal("700.00")
+    assert result.matched == 3 and result.their_count == 4
 
 
 def test_semicolons_and_a_byte_order_mark_are_read(
@@ -192,6 +227,27 @@ def test_wallets_in_debt_are_listed_and_the_list_is_audited(
     assert AuditEntry.objects.filter(
         actor=accountant, details__list="canteen_wallets_in_debt"
     ).exists()
+
+
+def test_top_ups_whose_provider_time_was_not_used_are_listed_for_the_accountant(
+    pupil: Pupil, kaspi: PaymentProvider, school: Any, make_user: Any
+) -> None:
+    wallet = services.wallet_for(pupil=pupil)
+    services.credit_topup(
+        wallet=wallet, provider=kaspi, amount=Decimal("250.00"), txn_id="K77",
+        booked_at=dt.datetime(2025, 9, 4, 3, 0, tzinfo=dt.UTC), provider_time="20000101000000",
+    )  # fmt: skip
+    top_up(wallet, kaspi, "100.00", "K78")  # booked at its own time: not listed
+
+    page = (
+        verified_client(make_user(Role.ACCOUNTANT, school))
+        .get("/canteen/reconciliations/")
+        .content.decode()
+    )
+
+    listed = page.split('id="provider-time"', 1)[1].split("</table>", 1)[0]
+    assert "K77" in listed and "20000101000000" in listed and "250.00" in listed
+    assert "K78" not in listed
 
 
 def canteen_pages(reconciliation_id: int) -> list[str]:

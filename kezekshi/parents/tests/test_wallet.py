@@ -8,6 +8,7 @@ import datetime as dt
 import re
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -22,6 +23,7 @@ from kezekshi.privacy.requests import block_person
 from kezekshi.privacy.tests.family import Family, make_family, signed_in, stranger_with_child
 
 pytestmark = pytest.mark.django_db
+ALMATY = ZoneInfo("Asia/Almaty")
 
 
 @pytest.fixture
@@ -41,11 +43,15 @@ def kaspi(db: None) -> PaymentProvider:
     )
 
 
-def kaspi_pays(client: Any, account: str, amount: str, txn_id: str) -> Any:
+def kaspi_pays(
+    client: Any, account: str, amount: str, txn_id: str, paid_at: dt.datetime | None = None
+) -> Any:
     token = base64.b64encode(b"kaspi:secret-password").decode()
+    when = paid_at or timezone.now() - dt.timedelta(hours=1)
+    txn_date = when.astimezone(ALMATY).strftime("%Y%m%d%H%M%S")
     return client.get(
         f"/payments/kaspi/?command=pay&txn_id={txn_id}&account={account}&sum={amount}"
-        "&txn_date=20250904081500",
+        f"&txn_date={txn_date}",
         headers={"Authorization": f"Basic {token}"},
         REMOTE_ADDR="194.187.247.1",
     )
@@ -69,18 +75,42 @@ def test_a_kaspi_top_up_shows_at_the_next_refresh_and_the_parent_is_told(
     before = mother.get(f"/app/children/{family.first.pk}/wallet/live/").content.decode()
 
     # when: the grandmother pays 1,500 tenge through Kaspi
-    kaspi_pays(client, family.first.account_number, "1500.00", "9001")
+    paid_at = timezone.now() - dt.timedelta(hours=2)
+    kaspi_pays(client, family.first.account_number, "1500.00", "9001", paid_at)
 
     # then: the live part of the page shows it at once, with the provider
     after = mother.get(f"/app/children/{family.first.pk}/wallet/live/")
     assert "no-store" in after["Cache-Control"]
     page = after.content.decode()
     assert "0.00" in before and 'id="balance">1500.00 ₸' in page
-    assert "+1500.00" in page and "Top-up: Kaspi.kz" in page and "04.09.2025 08:15" in page
+    assert (
+        "+1500.00" in page
+        and "Top-up: Kaspi.kz" in page
+        and paid_at.astimezone(ALMATY).strftime("%d.%m.%Y %H:%M") in page
+    )
     # and the mother gets an SMS about it (the notice was committed with the money)
     run_tasks()
     text = SmsMessage.objects.get(phone=family.mother.phone).text
     assert "1\u202f500.00" in text and "Kaspi.kz" in text
+
+
+def test_a_wallet_within_its_overdraft_is_not_said_to_stop_purchases(
+    family: Family, kaspi: PaymentProvider, school: Any, make_user: Any
+) -> None:
+    wallet = services.wallet_for(pupil=family.first)
+    admin = make_user(None, school)
+    services.set_overdraft(wallet=wallet, limit=Decimal("500"), by=admin, reason="Келісім")
+    services.charge_sale(wallet=wallet, amount=Decimal("200.00"), external_id="t1", items="Ас")
+    live = f"/app/children/{family.first.pk}/wallet/live/"
+    mother = signed_in(family.mother)
+
+    within = mother.get(live).content.decode()
+    services.set_overdraft(wallet=wallet, limit=Decimal("100"), by=admin, reason="Азайту")
+    below = mother.get(live).content.decode()
+
+    assert 'id="balance">-200.00 ₸' in within
+    assert "purchases resume after a top-up" not in within
+    assert "purchases resume after a top-up" in below
 
 
 def test_purchases_and_refunds_are_listed_newest_first(

@@ -433,3 +433,21 @@ def test_a_missing_child_gets_the_same_answer_as_someone_elses(
         headers=auth,
     )
     assert response.status_code == 403 and response.json()["code"] == "not_representative"
+
+
+def test_the_canteen_api_of_a_child_needs_the_parents_consent(
+    policy: PolicyVersion, parent: User, pupil: Pupil
+) -> None:
+    wallet = f"/api/v1/canteen/children/{pupil.pk}/wallet"
+    token = issue_api_token(user=parent)
+
+    by_session = signed_in(parent).get(wallet)
+    by_token = Client().get(wallet, headers={"Authorization": f"Bearer {token}"})
+    # a device route of the canteen API (a POS terminal, not a parent) is not the gate's
+    device = signed_in(parent).get("/api/v1/canteen/terminals/1/sales")
+
+    assert by_session.status_code == 403 and by_session.json()["code"] == "consent_required"
+    assert by_token.status_code == 403 and by_token.json()["code"] == "consent_required"
+    assert device.status_code == 404
+    services.accept_policy(user=parent, policy=policy, context=services.Context())
+    assert signed_in(parent).get(wallet).status_code == 200

@@ -5,20 +5,22 @@
 
 Kaspi- and OSMP-style agents get a login and a random password (HTTP basic); a
 CloudPayments-style acquirer gets a signing secret. ``--new-credentials`` makes new ones
-for an existing provider (the old stop working at once). Only a digest of the password
-is kept; the secret is kept encrypted, since every signature must be recomputed.
+for an existing provider (the old stop working at once); ``--deactivate`` stops a provider
+and ``--activate`` starts it again (any other change leaves that as it was). Only a
+digest of the password is kept; the secret is kept encrypted, since every signature
+must be recomputed.
 """
 
 from __future__ import annotations
 
 import secrets
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from kezekshi.canteen.models import PaymentProvider
+from kezekshi.canteen.money import LARGEST, BadAmount, parse_amount
 from kezekshi.canteen.payments.common import networks, password_digest
 
 
@@ -34,7 +36,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--max-amount", help="the largest single payment, e.g. 500000.00")
         parser.add_argument("--new-credentials", action="store_true")
-        parser.add_argument("--deactivate", action="store_true")
+        state = parser.add_mutually_exclusive_group()
+        state.add_argument("--deactivate", action="store_true", help="stop the provider")
+        state.add_argument("--activate", action="store_true", help="start it again")
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
@@ -57,12 +61,18 @@ class Command(BaseCommand):
             except ValueError as exc:
                 raise CommandError(f"--allow: {exc}") from exc
             provider.allowed_networks = text
-        if options["max_amount"]:
+        if options["max_amount"] is not None:
             try:
-                provider.max_amount = Decimal(options["max_amount"]).quantize(Decimal("0.01"))
-            except InvalidOperation as exc:
-                raise CommandError("--max-amount is not an amount.") from exc
-        provider.is_active = not options["deactivate"]
+                provider.max_amount = parse_amount(options["max_amount"])
+            except BadAmount as exc:
+                raise CommandError(
+                    f"--max-amount must be a positive amount in tenge, at most {LARGEST}."
+                ) from exc
+        # An edit leaves the provider as it was: only these two change whether it works.
+        if options["deactivate"]:
+            provider.is_active = False
+        elif options["activate"]:
+            provider.is_active = True
         credentials = ""
         if created or options["new_credentials"]:
             if provider.protocol == PaymentProvider.Protocol.CLOUDPAYMENTS:

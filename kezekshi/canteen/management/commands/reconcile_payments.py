@@ -56,6 +56,7 @@ class Command(BaseCommand):
                 f"  {line.kind:<15} txn {line.txn_id:<20} account {line.account or '-':<12} "
                 f"theirs {line.their_amount if line.their_amount is not None else '-':>10} "
                 f"ours {line.our_amount if line.our_amount is not None else '-':>10}"
+                + (f" our account {line.our_account}" if line.our_account else "")
             )
         if lines:
             self.stdout.write(

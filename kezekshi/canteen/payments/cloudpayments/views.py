@@ -5,8 +5,10 @@ The acquirer posts a form (or JSON) body signed with base64(HMAC-SHA256(body, se
 either one, right, is enough. The pupil's personal account number comes as
 ``AccountId``. We answer ``{"code":0}``; refusals: 10 account (or refunded payment) not
 found, 12 amount not acceptable, 13 payment rejected (bad signature, source, currency,
-transaction id or time). ``pay``, ``fail`` and ``refund`` are answered once per
-``TransactionId``: a repeat gets the same bytes. See docs/payments.md.
+transaction id). ``pay``, ``fail`` and ``refund`` are answered once per
+``TransactionId``: a repeat gets the same bytes. Only a live (``TestMode`` 0), completed
+(``Status`` Completed or absent) ``pay`` is credited; two-stage payments are not
+supported. See docs/payments.md.
 """
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote_plus
 
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from kezekshi.canteen import services
 from kezekshi.canteen.models import LedgerTransaction, PaymentProvider, ProviderRequest
@@ -71,13 +72,20 @@ def _signed_by(request: HttpRequest) -> PaymentProvider | None:
     for provider in providers:
         if not provider.secret:
             continue
-        good_raw = raw_header and hmac.compare_digest(raw_header, signature(body, provider.secret))
-        good_decoded = decoded_header and hmac.compare_digest(
-            decoded_header, signature(decoded, provider.secret)
-        )
+        good_raw = _same(raw_header, signature(body, provider.secret))
+        good_decoded = _same(decoded_header, signature(decoded, provider.secret))
         if good_raw or good_decoded:
             return provider
     return None
+
+
+def _same(header: str, expected: str) -> bool:
+    """Whether the header carries the expected signature. Compared as bytes: a header
+    can carry any byte (the server hands it over as latin-1 text), and comparing text
+    that is not ASCII raises instead of saying no."""
+    return bool(header) and hmac.compare_digest(
+        header.encode("utf-8", errors="replace"), expected.encode()
+    )
 
 
 def _fields(request: HttpRequest) -> dict[str, str]:
@@ -98,11 +106,16 @@ def _fields(request: HttpRequest) -> dict[str, str]:
 
 
 @csrf_exempt
-@require_POST
 def endpoint(request: HttpRequest, kind: str) -> HttpResponse:
-    if kind not in KINDS:
-        raise Http404
+    """Every call is stored and answered in the protocol: a wrong method, an unknown
+    notification kind or a huge body too (code 13, with HTTP 405, 404, 413)."""
     raw = common.receive(request, protocol=PaymentProvider.Protocol.CLOUDPAYMENTS)
+    if request.method != "POST":
+        return common.finish(raw, _answer(REJECTED, 405), provider=None, command=kind, txn_id="")
+    if kind not in KINDS:
+        return common.finish(raw, _answer(REJECTED, 404), provider=None, command=kind, txn_id="")
+    if common.too_large(raw):
+        return common.finish(raw, _answer(REJECTED, 413), provider=None, command=kind, txn_id="")
     fields = _fields(request)
     txn_id = fields.get("TransactionId", "")
     provider = _signed_by(request)
@@ -120,8 +133,11 @@ def endpoint(request: HttpRequest, kind: str) -> HttpResponse:
             provider=provider,
             command=kind,
             txn_id=txn_id,
+            account=fields.get("AccountId", ""),
+            amount=fields.get("Amount", ""),
             raw=raw,
             process=lambda: process(provider, fields, raw),
+            reused=lambda: _answer(REJECTED),
         )
     return common.finish(raw, processed, provider=provider, command=kind, txn_id=txn_id)
 
@@ -147,25 +163,42 @@ def _check(provider: PaymentProvider, fields: dict[str, str]) -> Processed:
     return Processed(_answer(OK).answer, school_id=pupil.school_id)
 
 
+def _moves_money(fields: dict[str, str]) -> bool:
+    """Only a live, completed payment is credited: ``TestMode`` absent, ``0`` or
+    ``false``, and ``Status`` ``Completed`` (or absent, for acquirers that do not send
+    it). A test payment, or an authorisation of a two-stage payment (``Authorized``,
+    which we do not support: no Confirm/Cancel), took no money from the payer."""
+    test_mode = fields.get("TestMode", "").strip().lower()
+    return test_mode in ("", "0", "false") and fields.get("Status", "") in ("", "Completed")
+
+
 def _pay(provider: PaymentProvider, fields: dict[str, str], raw: ProviderRequest) -> Processed:
     account = fields.get("AccountId", "")
     pupil = common.find_pupil(account) if is_valid_account_number(account) else None
+    if not _moves_money(fields):
+        # Acknowledged (the acquirer would resend otherwise), nothing booked.
+        return Processed(_answer(OK).answer, school_id=pupil.school_id if pupil else None)
     if pupil is None:
         return _answer(NOT_FOUND)
     amount = _amount(provider, fields)
     if isinstance(amount, Processed):
         return amount
+    when = _when(fields, raw)
     try:
-        booked_at = _time(fields.get("DateTime", "")) or raw.received_at
-    except ValueError:
-        return _answer(REJECTED)
-    booked = services.credit_topup(
-        wallet=services.wallet_for(pupil=pupil),
-        provider=provider,
-        amount=amount,
-        txn_id=fields["TransactionId"],
-        booked_at=booked_at,
-    )
+        booked = services.credit_topup(
+            wallet=services.wallet_for(pupil=pupil),
+            provider=provider,
+            amount=amount,
+            txn_id=fields["TransactionId"],
+            booked_at=when.at,
+            provider_time=when.provider_time,
+        )
+    except ServiceError as exc:
+        if exc.code != "external_id_reused":
+            raise
+        # The ledger has this TransactionId for another wallet or amount (booked outside
+        # this endpoint): crediting again would count the money twice.
+        return Processed(_answer(REJECTED).answer, school_id=pupil.school_id)
     return Processed(_answer(OK).answer, school_id=pupil.school_id, booked=booked.transaction)
 
 
@@ -187,13 +220,14 @@ def _refund(provider: PaymentProvider, fields: dict[str, str], raw: ProviderRequ
     amount = _amount(provider, fields)
     if isinstance(amount, Processed):
         return amount
-    try:
-        booked_at = _time(fields.get("DateTime", "")) or raw.received_at
-    except ValueError:
-        return _answer(REJECTED)
+    when = _when(fields, raw)
     try:
         booked = services.refund_topup(
-            topup=original, amount=amount, refund_id=fields["TransactionId"], booked_at=booked_at
+            topup=original,
+            amount=amount,
+            refund_id=fields["TransactionId"],
+            booked_at=when.at,
+            provider_time=when.provider_time,
         )
     except ServiceError as exc:
         if exc.code != "refund_exceeds_payment":
@@ -202,13 +236,17 @@ def _refund(provider: PaymentProvider, fields: dict[str, str], raw: ProviderRequ
     return Processed(_answer(OK).answer, school_id=original.school_id, booked=booked.transaction)
 
 
-def _time(text: str) -> dt.datetime | None:
-    """CloudPayments' ``DateTime`` ("2025-09-04 03:15:00", UTC) → aware; "" → None."""
-    if not text:
-        return None
+def _when(fields: dict[str, str], raw: ProviderRequest) -> common.BookingTime:
+    """The acquirer's ``DateTime`` as the booking time, if it can be (never a refusal:
+    the card has been charged; see ``common.booking_time``)."""
+    return common.booking_time(fields.get("DateTime", ""), received_at=raw.received_at, parse=_time)
+
+
+def _time(text: str) -> dt.datetime:
+    """CloudPayments' ``DateTime`` ("2025-09-04 03:15:00", UTC) → aware; ``ValueError``."""
     moment = parse_datetime(text)
     if moment is None:
         raise ValueError("not a time")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return common.checked_time(moment)
+    return moment

@@ -15,7 +15,6 @@ import json
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
 
 from kezekshi.canteen.models import PaymentProvider
 from kezekshi.canteen.payments import agent
@@ -36,9 +35,11 @@ class Kaspi(agent.Dialect):
         Outcome.SUM_TOO_SMALL: 5,
         Outcome.SUM_TOO_LARGE: 5,
         Outcome.BAD_REQUEST: 5,
-        Outcome.BAD_DATE: 5,
+        Outcome.TXN_ID_REUSED: 5,
         Outcome.UNAUTHORIZED: 5,
         Outcome.FORBIDDEN: 5,
+        Outcome.WRONG_METHOD: 5,
+        Outcome.TOO_LARGE: 5,
     }
 
     def render(self, reply: Reply) -> Answer:
@@ -61,6 +62,5 @@ DIALECT = Kaspi()
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
 def endpoint(request: HttpRequest) -> HttpResponse:
     return agent.handle(request, DIALECT)

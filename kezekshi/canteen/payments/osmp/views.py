@@ -18,7 +18,6 @@ from xml.sax.saxutils import escape, quoteattr
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
 
 from kezekshi.canteen.models import PaymentProvider
 from kezekshi.canteen.payments import agent
@@ -39,9 +38,11 @@ class Osmp(agent.Dialect):
         Outcome.SUM_TOO_SMALL: 241,
         Outcome.SUM_TOO_LARGE: 242,
         Outcome.BAD_REQUEST: 300,
-        Outcome.BAD_DATE: 300,
+        Outcome.TXN_ID_REUSED: 300,
         Outcome.UNAUTHORIZED: 300,
         Outcome.FORBIDDEN: 300,
+        Outcome.WRONG_METHOD: 300,
+        Outcome.TOO_LARGE: 300,
     }
 
     def render(self, reply: Reply) -> Answer:
@@ -50,10 +51,8 @@ class Osmp(agent.Dialect):
             '<?xml version="1.0" encoding="UTF-8"?>',
             "<response>",
             f"<osmp_txn_id>{escape(reply.txn_id)}</osmp_txn_id>",
-        ]
-        if reply.command == "pay":
-            lines.append(f"<prv_txn>{escape(reply.prv_txn_id)}</prv_txn>")
-        lines += [
+            # Always present, as the protocol lists it (empty until a pay is booked).
+            f"<prv_txn>{escape(reply.prv_txn_id)}</prv_txn>",
             f"<sum>{escape(reply.sum)}</sum>",
             f"<result>{result}</result>",
             f"<comment>{escape(reply.comment)}</comment>",
@@ -73,6 +72,5 @@ DIALECT = Osmp()
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
 def endpoint(request: HttpRequest) -> HttpResponse:
     return agent.handle(request, DIALECT)
