@@ -50,7 +50,7 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('canteen', '0002_ledger_append_only'),
+        ('canteen', '0003_menu_sales_free_meals'),
     ]
 
     operations = [

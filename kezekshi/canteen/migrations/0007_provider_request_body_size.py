@@ -13,7 +13,7 @@ def sizes(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('canteen', '0005_reconciliation_account_and_repeats'),
+        ('canteen', '0006_reconciliation_account_and_repeats'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('canteen', '0004_transaction_provider_time'),
+        ('canteen', '0005_transaction_provider_time'),
     ]
 
     operations = [

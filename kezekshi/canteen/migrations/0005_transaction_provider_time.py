@@ -17,7 +17,7 @@ def triggers(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('canteen', '0003_provider_answer_account_amount'),
+        ('canteen', '0004_provider_answer_account_amount'),
     ]
 
     operations = [
