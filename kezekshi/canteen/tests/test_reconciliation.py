@@ -277,7 +277,7 @@ def test_another_schools_accountant_sees_none_of_this_schools_lines(
     mismatches: Reconciliation, make_user: Any, pupil: Pupil
 ) -> None:
     elsewhere = make_school(prefix=2005, region_code="turkistan")
-    client = verified_client(make_user(Role.ACCOUNTANT, elsewhere))
+    client = verified_client(make_user(Role.ACCOUNTANT, elsewhere, language="en"))
 
     page = client.get(f"/canteen/reconciliations/{mismatches.pk}/").content.decode()
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def cashier(school: Any, make_user: Any) -> Client:
-    return verified_client(make_user(Role.CASHIER, school))
+    return verified_client(make_user(Role.CASHIER, school, language="en"))
 
 
 @pytest.fixture
