@@ -62,7 +62,7 @@ class Gateway:
         env.pop("DATA_DIR", None)
         self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our command
             [sys.executable, "manage.py", "run_edge", "--server", server_url,
-             "--device-id", str(lane.device_id), "--secret", lane.secret,
+             "--device-id", str(lane.device_id), f"--secret={lane.secret}",
              "--listen", f"127.0.0.1:{self.port}", "--data-dir", data_dir,
              "--sync-every", "5", "--max-backoff", str(max_backoff)],
             cwd=ROOT, env=env, start_new_session=True,

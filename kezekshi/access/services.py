@@ -87,7 +87,7 @@ def register_device(
     """A new device and its secret. The secret is returned once; keep it on the device."""
     if door is not None and door.school_id != school.pk:
         raise ServiceError("foreign_door", _("The door belongs to another school."))
-    secret = secrets.token_urlsafe(32)
+    secret = new_device_secret()
     device = Device.objects.create(
         school=school,
         name=name,
@@ -101,8 +101,14 @@ def register_device(
     return device, secret
 
 
+def new_device_secret() -> str:
+    """256 random bits as hex: nothing a shell or a command line (``--secret -x…``) or a
+    device's settings page could take for something else."""
+    return secrets.token_hex(32)
+
+
 def rotate_device_secret(*, device: Device) -> str:
-    secret = secrets.token_urlsafe(32)
+    secret = new_device_secret()
     device.secret = secret
     device.save(update_fields=["secret"])
     return secret

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kezekshi.access import decisions, setup
+from kezekshi.access import decisions, services, setup
 from kezekshi.access.models import AccessSettings, Credential, Door, TimeWindow, Zone
 from kezekshi.core.errors import ServiceError
 
@@ -183,3 +183,12 @@ def test_blocking_a_card_refuses_it_and_moves_the_rules_on(
     setup.block_card(credential=card, by=None, reason="found in the yard", lost=True)
     assert _version(school) == before + 1
     assert _decide(school, main_door, card) == "credential_blocked"
+
+
+def test_a_device_secret_is_safe_to_type_on_a_command_line(school: Any) -> None:
+    # 256 random bits in hex: never taken for an option ("--secret -x…") or cut by a shell
+    for _n in range(20):
+        _device, secret = services.register_device(
+            school=school, name="T", kind="turnstile", door=None
+        )
+        assert len(secret) == 64 and all(c in "0123456789abcdef" for c in secret)

@@ -62,7 +62,7 @@ class Gateway:
         env.pop("SECRET_KEY", None)  # the gateway makes its own
         self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our command
             [sys.executable, "manage.py", "run_edge", "--server", server,
-             "--device-id", str(gateway.device.pk), "--secret", gateway.secret,
+             "--device-id", str(gateway.device.pk), f"--secret={gateway.secret}",
              "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(data_dir),
              "--sync-every", "1"],
             cwd=ROOT, env=env, start_new_session=True,
