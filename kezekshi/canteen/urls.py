@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from kezekshi.canteen import free_meal_views, menu_views, pos_views, views
+from kezekshi.canteen import free_meal_views, menu_views, pos_views, report_views, views
 
 app_name = "canteen"
 urlpatterns = [
@@ -36,4 +36,11 @@ urlpatterns = [
     path("free-meals/report.csv", free_meal_views.report_csv, name="free_meal_report_csv"),
     path("free-meals/report.xlsx", free_meal_views.report_xlsx, name="free_meal_report_xlsx"),
     path("settings/", free_meal_views.canteen_settings, name="settings"),
+    # Reports (docs/canteen-reports.md); each page also as CSV and XLSX.
+    path("reports/", report_views.index, name="reports"),
+    *report_views.pages("reports/sales", report_views.sales, "report_sales"),
+    *report_views.pages("reports/shift", report_views.shift, "report_shift"),
+    *report_views.pages("reports/balances", report_views.balances, "report_balances"),
+    *report_views.pages("reports/topups", report_views.topups, "report_topups"),
+    *report_views.pages("till/shift", report_views.my_shift, "till_shift"),
 ]
