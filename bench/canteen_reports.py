@@ -108,7 +108,7 @@ def seed_month(school_id: int, first: dt.date, days: int) -> dict[str, int]:
         wallets = Wallet.objects.bulk_create(Wallet(school=school, pupil=pupil) for pupil in pupils)
         balance = {wallet.pk: Decimal(0) for wallet in wallets}
 
-        school_days = []
+        school_days: list[dt.date] = []
         day = first
         while len(school_days) < days:
             if day.weekday() < 5:
@@ -217,7 +217,8 @@ def seed_month(school_id: int, first: dt.date, days: int) -> dict[str, int]:
                             balance[wallet.pk] += 50
                     if free_part:
                         free_booked = book(Kind.FREE_MEAL, external_id, Decimal(free_part), at)
-                        legs[free_booked] = [(fund, -free_part), (revenue, free_part)]
+                        fund_part = Decimal(free_part)
+                        legs[free_booked] = [(fund, -fund_part), (revenue, fund_part)]
                     sales.append((sale, lines, charge, free_booked))
 
         LedgerTransaction.objects.bulk_create(transactions, batch_size=5000)

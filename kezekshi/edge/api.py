@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
@@ -44,7 +44,15 @@ def snapshot(request: HttpRequest, since: str | None = None) -> dict[str, Any]:
     """Rows changed since ``since`` (the cursor of the previous answer), the full id lists
     of persons and cards for deletions, and the next cursor. Without ``since``: everything."""
     gateway = _gateway(request)
-    return mirror.snapshot(school=gateway.school, since=since)
+    return {**mirror.snapshot(school=gateway.school, since=since), "upload": _upload_shape()}
+
+
+def _upload_shape() -> dict[str, int]:
+    """How to send a backlog: PostgreSQL stores uploads side by side; SQLite has one
+    writer, so requests one after another, as large as the gateway sends, are fastest."""
+    if connection.vendor == "sqlite":
+        return {"connections": 1, "batches": 3}
+    return {"connections": 4, "batches": 2}
 
 
 class Batch(Schema):

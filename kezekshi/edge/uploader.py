@@ -39,6 +39,39 @@ logger = logging.getLogger(__name__)
 
 VERSION = "kezekshi-edge/1"
 BATCHES_PER_REQUEST = 2  # 2 × 1,000 passes ≈ 0.5 MB, well under the server's body limit
+# At most 3,000 passes a request: under Django's 2.5 MB request body limit even with the
+# longest record numbers and credentials an event may carry.
+MAX_BATCHES_PER_REQUEST = 3
+
+
+@dataclass(frozen=True)
+class UploadShape:
+    """How the server takes a backlog best, as it says with each snapshot: a server on
+    PostgreSQL stores requests side by side (several connections); one on SQLite has one
+    writer at a time, so one request with every batch saves the hand-overs of its lock."""
+
+    connections: int = 4
+    batches: int = BATCHES_PER_REQUEST
+
+    @classmethod
+    def advised(cls, data: Any) -> UploadShape | None:
+        """The shape a snapshot advises (within sane bounds), or None."""
+        advice = data.get("upload") if isinstance(data, dict) else None
+        if not isinstance(advice, dict):
+            return None
+        try:
+            connections, batches = int(advice["connections"]), int(advice["batches"])
+        except (TypeError, KeyError, ValueError):
+            return None
+        return cls(max(1, min(connections, 8)), max(1, min(batches, MAX_BATCHES_PER_REQUEST)))
+
+
+@dataclass(frozen=True)
+class Synced:
+    applied: mirror.Applied
+    upload: UploadShape | None
+
+
 # Errors after which resending the same events can succeed; any other error code is final.
 RETRY_CODES = {"batch_too_large"}
 
@@ -129,9 +162,10 @@ def state() -> MirrorState:
     return row if row is not None else MirrorState.objects.create()
 
 
-def sync(server: Server) -> mirror.Applied:
+def sync(server: Server) -> Synced:
     """Fetch what changed since the last sync and apply it with the new cursor, in one
-    transaction (a crash in between applies the same delta again next time)."""
+    transaction (a crash in between applies the same delta again next time); with the
+    upload shape the server advises."""
     current = state()
     data = server.call(
         "GET", "/api/v1/edge/snapshot", query={"since": current.cursor} if current.cursor else None
@@ -145,7 +179,7 @@ def sync(server: Server) -> mirror.Applied:
         MirrorState.objects.filter(pk=current.pk).update(
             cursor=cursor, synced_at=timezone.now(), last_error=""
         )
-    return applied
+    return Synced(applied, UploadShape.advised(data))
 
 
 # --- uploads --------------------------------------------------------------------------
@@ -376,6 +410,7 @@ class GatewayLoop:
             for _ in range(connections - 1)
         ]
         self.sync_every = sync_every
+        self.shape = UploadShape(connections=connections)  # until the server advises
         self.max_backoff = max_backoff
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -415,7 +450,7 @@ class GatewayLoop:
         """One round; True when passes are still waiting (go on at once)."""
         now = time.monotonic()
         if now >= self._next_sync:
-            sync(self.server)
+            self.shape = sync(self.server).upload or self.shape
             self._next_sync = now + self.sync_every
         # Terminals behind the gateway: what they answered goes up, new commands come
         # down; Hikvision terminals are called from here (ZKTeco ones poll us).
@@ -423,14 +458,15 @@ class GatewayLoop:
             self._next_relay = now + min(RELAY_EVERY, self.sync_every)
             relay_commands(self.server)
             relay.execute_hikvision()
-        uploaded = upload_once(self.uploaders)
+        connections = self.uploaders[: self.shape.connections]
+        uploaded = upload_once(connections, per_request=self.shape.batches)
         if now >= self._next_status:
             report_status(self.server)
             self._next_status = now + self.sync_every
         if now >= self._next_prune:
             prune()
             self._next_prune = now + 3600
-        full = uploaded.sent >= len(self.uploaders) * BATCHES_PER_REQUEST * MAX_BATCH
+        full = uploaded.sent >= len(connections) * self.shape.batches * MAX_BATCH
         return full or uploaded.interrupted
 
     def _note(self, error: str) -> None:

@@ -176,3 +176,14 @@ def test_the_backlog_and_the_terminals_last_calls_are_reported(
 
 def test_the_mirror_module_cursor_round_trips() -> None:
     assert mirror.decode_cursor(mirror.encode_cursor({"t": "x"})) == {"t": "x"}
+
+
+def test_the_snapshot_says_how_to_send_a_backlog_to_this_database(gateway: Terminal) -> None:
+    from django.db import connection
+
+    from kezekshi.edge.uploader import UploadShape
+
+    shape = UploadShape.advised(pull(gateway))
+    # One writer at a time on SQLite: one connection; PostgreSQL takes several at once
+    expected = (1, 3) if connection.vendor == "sqlite" else (4, 2)
+    assert shape is not None and (shape.connections, shape.batches) == expected

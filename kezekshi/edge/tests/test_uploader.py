@@ -115,3 +115,12 @@ def test_a_kept_alive_connection_the_server_closed_is_opened_again_once(
         assert client.request("GET", "/healthz")[0] == 200
     finally:
         client.close()
+
+
+def test_an_advice_out_of_bounds_or_garbled_is_bounded_or_ignored() -> None:
+    advised = uploader.UploadShape.advised
+    assert advised({"upload": {"connections": 99, "batches": 99}}) == uploader.UploadShape(8, 3)
+    assert advised({"upload": {"connections": 0, "batches": -1}}) == uploader.UploadShape(1, 1)
+    garbage: list[Any] = [{}, {"upload": "fast"}, {"upload": {"connections": "x"}}, []]
+    for data in garbage:
+        assert advised(data) is None

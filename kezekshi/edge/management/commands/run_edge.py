@@ -72,8 +72,8 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         server = uploader.Server(options["server"], options["device_id"], secret, timeout=10.0)
         try:
-            applied = uploader.sync(server)
-            self.stdout.write(f"edge: mirror synced ({applied.rows} rows)")
+            synced = uploader.sync(server)
+            self.stdout.write(f"edge: mirror synced ({synced.applied.rows} rows)")
         except uploader.ServerUnavailable as exc:
             self.stdout.write(
                 f"edge: the server is not reachable ({exc}); deciding from the last mirror"
