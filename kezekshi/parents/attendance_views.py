@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -28,8 +28,8 @@ from kezekshi.access.decisions import local_time
 from kezekshi.access.models import ExitPermit
 from kezekshi.accounts.decorators import public_view
 from kezekshi.core.errors import ServiceError
-from kezekshi.parents.lookups import guardians_child, signed_in_user
-from kezekshi.people.models import Guardianship, Pupil
+from kezekshi.parents.lookups import openable_child, represents, signed_in_user
+from kezekshi.people.models import Pupil
 
 # Days of the month a parent needs to see: the ones with school or with an excuse.
 SHOWN = {Mark.PRESENT, Mark.LATE, Mark.ABSENT, Mark.EXCUSED, Mark.EXPECTED}
@@ -37,23 +37,6 @@ SHOWN = {Mark.PRESENT, Mark.LATE, Mark.ABSENT, Mark.EXCUSED, Mark.EXPECTED}
 
 def _today() -> dt.date:
     return local_time(timezone.now()).date()
-
-
-def _child(request: HttpRequest, pupil_id: int) -> Pupil:
-    """One of the signed-in guardian's children; anyone else's child is not found.
-
-    A blocked child is found only by a legal representative.
-    """
-    child = guardians_child(request, pupil_id)
-    if child.person.blocked_at is not None and not _represents(request, child):
-        raise Http404
-    return child
-
-
-def _represents(request: HttpRequest, child: Pupil) -> bool:
-    return Guardianship.objects.filter(
-        pupil=child, guardian__person__user=signed_in_user(request), is_legal_representative=True
-    ).exists()
 
 
 def _month(raw: str | None) -> tuple[int, int]:
@@ -77,7 +60,7 @@ def _shift_month(year: int, month: int, by: int) -> str:
 @login_required(login_url="parents:home")
 @require_GET
 def child_attendance(request: HttpRequest, pupil_id: int) -> HttpResponse:
-    child = _child(request, pupil_id)
+    child = openable_child(request, pupil_id)
     year, month = _month(request.GET.get("month"))
     days = attendance.pupil_month(pupil=child, year=year, month=month)
     shown = [day for day in reversed(days) if day.mark in SHOWN]
@@ -96,7 +79,7 @@ def child_attendance(request: HttpRequest, pupil_id: int) -> HttpResponse:
             "first": dt.date(year, month, 1),
             "previous": _shift_month(year, month, -1),
             "next": _shift_month(year, month, 1),
-            "may_act": _represents(request, child),
+            "may_act": represents(request, child),
             "permits": list(permits),
         },
     )
@@ -153,7 +136,7 @@ def _act(
 @require_http_methods(["GET", "POST"])
 def child_excuse(request: HttpRequest, pupil_id: int) -> HttpResponse:
     """Excuse the child's absence: today, or a range of days, with a reason."""
-    child = _child(request, pupil_id)
+    child = openable_child(request, pupil_id)
     today = _today()
     form = ExcuseForm(request.POST or None, initial={"starts_on": today, "ends_on": today})
     return _act(
@@ -177,7 +160,7 @@ def child_excuse(request: HttpRequest, pupil_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def child_exit_permit(request: HttpRequest, pupil_id: int) -> HttpResponse:
     """Let the child leave school today from a time (the turnstile lets them out)."""
-    child = _child(request, pupil_id)
+    child = openable_child(request, pupil_id)
     form = PermitForm(request.POST or None)
     return _act(
         request,

@@ -15,7 +15,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -28,21 +28,7 @@ from kezekshi.canteen import menu, ratings
 from kezekshi.canteen.models import Allergen, Dish, DishCategory, MealRating
 from kezekshi.canteen.selectors import wallet_of
 from kezekshi.core.errors import ServiceError
-from kezekshi.parents.lookups import guardians_child, represented_child, signed_in_user
-from kezekshi.people.models import Guardianship, Pupil
-
-
-def _child(request: HttpRequest, pupil_id: int) -> Pupil:
-    child = guardians_child(request, pupil_id)
-    if child.person.blocked_at is not None and not _represents(request, child):
-        raise Http404
-    return child
-
-
-def _represents(request: HttpRequest, child: Pupil) -> bool:
-    return Guardianship.objects.filter(
-        pupil=child, guardian__person__user=signed_in_user(request), is_legal_representative=True
-    ).exists()
+from kezekshi.parents.lookups import openable_child, represented_child, signed_in_user
 
 
 @public_view
@@ -51,7 +37,7 @@ def _represents(request: HttpRequest, child: Pupil) -> bool:
 def child_menu(request: HttpRequest, pupil_id: int) -> HttpResponse:
     """This week's published menus (``?week=next`` for the next one), each dish with its
     photo, price and allergens; the child's allergens and the parents' bans are marked."""
-    child = _child(request, pupil_id)
+    child = openable_child(request, pupil_id)
     today = menu.local_today()
     start = today + dt.timedelta(days=7) if request.GET.get("week") == "next" else today
     days = menu.menu_days(child.school_id, menu.week_of(start), published_only=True)
@@ -108,7 +94,7 @@ def child_menu(request: HttpRequest, pupil_id: int) -> HttpResponse:
 @require_POST
 def rate(request: HttpRequest, pupil_id: int) -> HttpResponse:
     """One mark for one dish of one day: the parent's own, or the child's (``by_child``)."""
-    child = _child(request, pupil_id)
+    child = openable_child(request, pupil_id)
     back = reverse("parents:child_menu", args=[child.pk])
     try:
         dish = get_object_or_404(

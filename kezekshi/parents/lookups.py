@@ -6,7 +6,7 @@ from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
 from kezekshi.accounts.models import User
-from kezekshi.people.models import Pupil
+from kezekshi.people.models import Guardianship, Pupil
 from kezekshi.people.selectors import children_of
 
 
@@ -21,6 +21,22 @@ def guardians_child(request: HttpRequest, pupil_id: int) -> Pupil:
     """One of the signed-in guardian's children; anyone else's child is not found (404)."""
     child = children_of(signed_in_user(request)).filter(pk=pupil_id).first()
     if child is None:
+        raise Http404
+    return child
+
+
+def represents(request: HttpRequest, child: Pupil) -> bool:
+    """Whether the signed-in user is a legal representative of ``child``."""
+    return Guardianship.objects.filter(
+        pupil=child, guardian__person__user=signed_in_user(request), is_legal_representative=True
+    ).exists()
+
+
+def openable_child(request: HttpRequest, pupil_id: int) -> Pupil:
+    """One of the signed-in guardian's children; anyone else's child is not found (404),
+    and a child whose data are blocked is found only by a legal representative."""
+    child = guardians_child(request, pupil_id)
+    if child.person.blocked_at is not None and not represents(request, child):
         raise Http404
     return child
 

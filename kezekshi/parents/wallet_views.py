@@ -13,7 +13,7 @@ import secrets
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -24,30 +24,17 @@ from kezekshi.canteen import selectors, services
 from kezekshi.canteen.models import ZERO
 from kezekshi.canteen.money import BadAmount, parse_amount, tenge
 from kezekshi.core.errors import ServiceError
-from kezekshi.parents.lookups import guardians_child, signed_in_user
-from kezekshi.people.models import Guardianship, Pupil
+from kezekshi.parents.lookups import openable_child, represents, signed_in_user
+from kezekshi.people.models import Pupil
 
 REFRESH_SECONDS = 15
 SHOWN = 30
 
 
-def _child(request: HttpRequest, pupil_id: int) -> Pupil:
-    child = guardians_child(request, pupil_id)
-    if child.person.blocked_at is not None and not _represents(request, child):
-        raise Http404
-    return child
-
-
-def _represents(request: HttpRequest, child: Pupil) -> bool:
-    return Guardianship.objects.filter(
-        pupil=child, guardian__person__user=signed_in_user(request), is_legal_representative=True
-    ).exists()
-
-
 def _siblings(request: HttpRequest, child: Pupil) -> list[Pupil]:
     """The other children of the same school whose money the user may move to (legal
     representative of both)."""
-    if not _represents(request, child):
+    if not represents(request, child):
         return []
     return list(
         Pupil.objects.filter(
@@ -81,7 +68,7 @@ def _live(child: Pupil) -> dict[str, object]:
 @never_cache
 @require_GET
 def child_wallet(request: HttpRequest, pupil_id: int) -> HttpResponse:
-    child = _child(request, pupil_id)
+    child = openable_child(request, pupil_id)
     context = {
         **_live(child),
         "siblings": _siblings(request, child),
@@ -97,7 +84,7 @@ def child_wallet(request: HttpRequest, pupil_id: int) -> HttpResponse:
 @require_GET
 def child_wallet_live(request: HttpRequest, pupil_id: int) -> HttpResponse:
     """The balance and the movements alone, for the wallet page to swap in."""
-    return render(request, "parents/wallet_live.html", _live(_child(request, pupil_id)))
+    return render(request, "parents/wallet_live.html", _live(openable_child(request, pupil_id)))
 
 
 @public_view
@@ -106,7 +93,7 @@ def child_wallet_live(request: HttpRequest, pupil_id: int) -> HttpResponse:
 def child_wallet_transfer(request: HttpRequest, pupil_id: int) -> HttpResponse:
     """Move money from this child's wallet to a sibling's. The form's key makes a second
     press of the button (or a resent form) a replay, not a second transfer."""
-    child = _child(request, pupil_id)
+    child = openable_child(request, pupil_id)
     back = redirect("parents:child_wallet", pupil_id=child.pk)
     target = next(
         (s for s in _siblings(request, child) if str(s.pk) == request.POST.get("to", "")), None

@@ -1,15 +1,19 @@
-"""SQL of the triggers that make the ledgers append-only in the database itself."""
+"""SQL of the triggers that make the ledgers append-only in the database itself: the
+privacy ledgers here, the canteen's ledger through the same functions."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 APPEND_ONLY_TABLES = ("privacy_consent", "privacy_auditentry")
 
 
-def create_append_only_triggers(connection: Any, cursor: Any) -> None:
-    """Refuse UPDATE and DELETE on the ledgers (SQLite and PostgreSQL); idempotent."""
-    for table in APPEND_ONLY_TABLES:
+def create_append_only_triggers(
+    connection: Any, cursor: Any, *, tables: Sequence[str] = APPEND_ONLY_TABLES
+) -> None:
+    """Refuse UPDATE and DELETE on ``tables`` (SQLite and PostgreSQL); idempotent."""
+    for table in tables:
         if connection.vendor == "sqlite":
             for operation in ("UPDATE", "DELETE"):
                 cursor.execute(
@@ -30,8 +34,10 @@ def create_append_only_triggers(connection: Any, cursor: Any) -> None:
             )
 
 
-def drop_append_only_triggers(connection: Any, cursor: Any) -> None:
-    for table in APPEND_ONLY_TABLES:
+def drop_append_only_triggers(
+    connection: Any, cursor: Any, *, tables: Sequence[str] = APPEND_ONLY_TABLES
+) -> None:
+    for table in tables:
         if connection.vendor == "sqlite":
             for operation in ("update", "delete"):
                 cursor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{operation}")
