@@ -162,3 +162,20 @@ def test_this_morning_most_pupils_came_some_late_a_few_absent() -> None:
     )
     told = Notification.objects.filter(recipient=parent, kind="pass")
     assert told.count() == recent.count()
+
+
+def test_the_demo_canteen_has_wallets_and_this_weeks_published_menus() -> None:
+    from kezekshi.canteen import menu
+    from kezekshi.canteen.models import DailyMenu, Wallet
+
+    seed()
+    school = School.objects.get()
+    assert (
+        Wallet.objects.filter(school=school).count() == Pupil.objects.filter(school=school).count()
+    )
+    weekdays = [day for day in menu.week_of(menu.local_today()) if day.weekday() < 5]
+    published = set(
+        DailyMenu.objects.filter(school=school, is_published=True).values_list("date", "meal")
+    )
+    meals = ("breakfast", "lunch", "snack")
+    assert published == {(day, meal) for day in weekdays for meal in meals}

@@ -26,6 +26,7 @@ from kezekshi.access import setup as access_setup
 from kezekshi.access.models import AccessGroup, AccessSettings, Credential, Device, Door, Zone
 from kezekshi.accounts.models import Membership, User
 from kezekshi.accounts.roles import STAFF_ROLES, Role
+from kezekshi.canteen import menu
 from kezekshi.canteen import services as canteen
 from kezekshi.canteen.models import PaymentProvider, Wallet
 from kezekshi.core.models import (
@@ -471,11 +472,54 @@ class DemoCanteen:
                     items=item,
                     booked_at=self.now - dt.timedelta(hours=self.rng.randint(2, 30)),
                 )
+        days = self._menus()
         return (
             f"Canteen: {len(wallets)} wallets; {topups} demo top-ups ({provider.name}) and "
-            f"{sales} purchases, the demo parent's children among them."
+            f"{sales} purchases, the demo parent's children among them; published menus for "
+            f"{days} school days of this week (the cashier's till sells from today's)."
         )
 
+    def _menus(self) -> int:
+        """Dishes and this week's published menus, so the till and the parents' menu page
+        have something to show."""
+        hot = menu.save_category(school=self.school, name_kk="Ыстық тағамдар",
+                                 name_ru="Горячие блюда", name_en="Hot dishes")  # fmt: skip
+        drinks = menu.save_category(school=self.school, name_kk="Сусындар",
+                                    name_ru="Напитки", name_en="Drinks", position=1)  # fmt: skip
+        dishes = {
+            key: menu.save_dish(school=self.school, category=category, name_kk=kk, name_ru=ru,
+                                name_en=en, price=Decimal(price), allergens=allergens)
+            for key, group, kk, ru, en, price, allergens in DEMO_DISHES
+            for category in [hot if group == "hot" else drinks]
+        }  # fmt: skip
+        days = [day for day in menu.week_of(menu.local_today()) if day.weekday() < 5]
+        for day in days:
+            for meal, keys in DEMO_MEALS.items():
+                menu.set_menu(
+                    school=self.school,
+                    date=day,
+                    meal=meal,
+                    items=[(dishes[key], None) for key in keys],
+                    publish=True,
+                )
+        return len(days)
+
+
+DEMO_DISHES = [
+    ("porridge", "hot", "Сүт ботқасы", "Молочная каша", "Milk porridge", "250", ["milk"]),
+    ("syrniki", "hot", "Сырники", "Сырники", "Cottage cheese pancakes", "450",
+     ["milk", "eggs", "gluten"]),
+    ("palau", "hot", "Палау", "Плов", "Pilaf", "650", []),
+    ("sorpa", "hot", "Тауық сорпасы", "Куриный суп", "Chicken soup", "420", ["celery"]),
+    ("balish", "hot", "Бәліш", "Бялиш", "Meat pie", "380", ["gluten", "eggs"]),
+    ("tea", "drinks", "Шай", "Чай", "Tea", "60", []),
+    ("compote", "drinks", "Компот", "Компот", "Compote", "120", []),
+]  # fmt: skip
+DEMO_MEALS = {
+    "breakfast": ["porridge", "syrniki", "tea"],
+    "lunch": ["palau", "sorpa", "tea", "compote"],
+    "snack": ["balish", "compote"],
+}
 
 MENU = [
     ("Палау, шай", Decimal("650.00")),
