@@ -200,3 +200,16 @@ def test_the_gateway_calls_a_hikvision_terminal_with_the_relayed_photo(
     assert device.faces[pin] == hashlib.sha256(photo).hexdigest()
     # and both answers wait to be reported to the server
     assert [(a["id"], a["return_code"]) for a in relay.answers()] == [(9101, 0), (9102, 0)]
+
+
+def test_only_a_gateway_may_fetch_commands_and_garbage_is_refused_whole(
+    gateway: Terminal, turnstile: Terminal
+) -> None:
+    # A terminal that is not a gateway gets 403, and nothing is handed over
+    refused = turnstile.post(COMMANDS, {"holding": []})
+    assert refused.status_code == 403 and refused.json()["code"] == "not_a_gateway"
+    # Garbage in the list of held commands: 422, nothing marked sent
+    for body in ({"holding": ["x"]}, {"holding": "all"}, {"holding": [1] * 10_001}):
+        answer = gateway.post(COMMANDS, body)
+        assert answer.status_code == 422, (str(body)[:40], answer.content[:200])
+    assert not Command.objects.filter(status=Command.Status.SENT).exists()
