@@ -172,13 +172,14 @@ def _resolve(
                 card_values[index] = normalise_card_uid(event.credential)
             except BadCredential:
                 card_values[index] = ""
-    cards: dict[str, Credential] = {}
+    # value → (credential, person, visitor): plain tuples, a thousand instances cost more.
+    cards: dict[str, tuple[int, int | None, int | None]] = {}
     if card_values:
         cards = {
-            credential.value: credential
-            for credential in Credential.objects.filter(
+            value: (pk, person_id, visitor_id)
+            for value, pk, person_id, visitor_id in Credential.objects.filter(
                 school_id=school_id, kind="card", value__among=set(card_values.values())
-            ).only("pk", "value", "person_id", "visitor_id")
+            ).values_list("value", "pk", "person_id", "visitor_id")
         }
     person_ids = {event.person for _i, event in valid if event.person is not None}
     known_persons = (
@@ -224,24 +225,32 @@ def _resolve(
             continue
         allowed = bool(event.allowed)
         reason = event.reason or ("ok" if allowed else "refused_by_device")
-        credential = None
+        credential_id: int | None = None
+        visitor_id: int | None = None
+        person_id = event.person
         presented = ""
+        found: Credential | None = None
         if index in card_values:
-            credential = cards.get(card_values[index])
-            presented = card_values[index] if credential is None else ""
+            card = cards.get(card_values[index])
+            if card is None:
+                presented = card_values[index]
+            else:
+                credential_id, person_id, visitor_id = card
         elif event.credential and event.credential_kind:
             try:
-                credential = decisions.find_credential(
+                found = decisions.find_credential(
                     school_id=school_id, kind=event.credential_kind, value=event.credential, at=at
                 )
             except decisions.Unrecognised:
-                credential = None
-        person_id = credential.person_id if credential else event.person
+                found = None
+            if found is not None:
+                credential_id, person_id, visitor_id = found.pk, found.person_id, found.visitor_id
         kind = event.credential_kind or ""
         if person_id is not None and kind in ("face", "fingerprint"):
-            holder = credential.person if credential else Person.objects.get(pk=person_id)
+            holder = found.person if found else Person.objects.get(pk=person_id)
             if holder is None or not biometric_state(holder, kind).allowed:
-                person_id, credential, reason = None, None, "biometric_no_consent"
+                person_id, credential_id, visitor_id = None, None, None
+                reason = "biometric_no_consent"
         reports.append(
             services.PassReport(
                 record_no=event.record_no,
@@ -250,10 +259,10 @@ def _resolve(
                 allowed=allowed,
                 reason=reason,
                 door_id=door_id,
-                credential_id=credential.pk if credential else None,
+                credential_id=credential_id,
                 credential_kind=kind,
                 person_id=person_id,
-                visitor_id=credential.visitor_id if credential else None,
+                visitor_id=visitor_id,
                 presented=presented,
             )
         )

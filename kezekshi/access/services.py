@@ -13,7 +13,7 @@ import functools
 import secrets
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -419,13 +419,6 @@ class Stored:
     clock_flagged: bool = False
 
 
-@dataclass
-class _Batch:
-    device: Device
-    skew: dt.timedelta
-    events: list[AccessEvent] = field(default_factory=list)
-
-
 def report_of(decision: decisions.Decision, record_no: str) -> PassReport:
     return PassReport(
         record_no=record_no,
@@ -480,44 +473,66 @@ def record_passes(
     raise AssertionError("unreachable")
 
 
+@dataclass(slots=True)
+class _Fresh:
+    """A pass this upload stores, as the steps after the INSERT read it: a thousand model
+    instances a batch cost more than writing them."""
+
+    record_no: str
+    door_id: int | None
+    direction: str
+    occurred_at: dt.datetime
+    person_id: int | None
+    visitor_id: int | None
+    allowed: bool
+    reason: str
+    clock_flagged: bool
+    pk: int = 0
+
+
+_EVENT_FIELDS = (
+    "school_id", "device_id", "record_no", "door_id", "direction", "occurred_at", "person_id",
+    "visitor_id", "credential_id", "credential_kind", "presented", "allowed", "reason",
+    "clock_skew_seconds", "clock_flagged",
+)  # fmt: skip
+
+
 def _record(device: Device, reports: Sequence[PassReport], skew: dt.timedelta) -> list[Stored]:
     numbers = list(dict.fromkeys(report.record_no for report in reports))
-    known = {
+    known: dict[str, AccessEvent | _Fresh] = {
         event.record_no: event
         for event in AccessEvent.objects.filter(device=device, record_no__among=numbers).only(
             "pk", "record_no", "allowed", "reason", "occurred_at", "clock_flagged"
         )
     }
     flagged = abs(skew) > CLOCK_TOLERANCE
-    fresh: list[AccessEvent] = []
+    skew_seconds = int(skew.total_seconds())
+    school_id, device_id = device.school_id, device.pk
+    fresh: list[_Fresh] = []
+    rows: list[tuple[object, ...]] = []
     watch: dict[str, int] = {}
     for report in reports:
         if report.record_no in known:
             continue
-        event = AccessEvent(
-            school_id=device.school_id,
-            device=device,
-            record_no=report.record_no,
-            door_id=report.door_id,
-            direction=report.direction,
-            occurred_at=report.occurred_at,
-            person_id=report.person_id,
-            visitor_id=report.visitor_id,
-            credential_id=report.credential_id,
-            credential_kind=report.credential_kind,
-            presented=report.presented[:128],
-            allowed=report.allowed,
-            reason=report.reason,
-            clock_skew_seconds=int(skew.total_seconds()),
-            clock_flagged=flagged,
-        )
+        event = _Fresh(
+            report.record_no, report.door_id, report.direction, report.occurred_at,
+            report.person_id, report.visitor_id, report.allowed, report.reason, flagged,
+        )  # fmt: skip
+        row = (
+            school_id, device_id, report.record_no, report.door_id, report.direction,
+            report.occurred_at, report.person_id, report.visitor_id, report.credential_id,
+            report.credential_kind, report.presented[:128], report.allowed, report.reason,
+            skew_seconds, flagged,
+        )  # fmt: skip
+        rows.append(row)
         known[report.record_no] = event
         fresh.append(event)
         if report.watch_entry_id:
             watch[report.record_no] = report.watch_entry_id
     if fresh:
-        bulk.insert(fresh)
-        school_id = device.school_id
+        ids = bulk.insert_rows(AccessEvent, _EVENT_FIELDS, rows)
+        for event, pk in zip(fresh, ids, strict=True):
+            event.pk = pk
         passed = [event for event in fresh if event.allowed and event.person_id]
         rules = decisions.rules_for(school_id, decisions.current_settings(school_id).rules_version)
         doors = rules.doors
@@ -531,28 +546,28 @@ def _record(device: Device, reports: Sequence[PassReport], skew: dt.timedelta) -
     fresh_ids = {event.pk for event in fresh}
     answers = []
     for report in reports:
-        event = known[report.record_no]
+        stored = known[report.record_no]
         answers.append(
             Stored(
                 record_no=report.record_no,
-                event_id=event.pk,
-                allowed=event.allowed,
-                reason=event.reason,
-                occurred_at=event.occurred_at,
-                created=event.pk in fresh_ids,
-                clock_flagged=event.clock_flagged,
+                event_id=stored.pk,
+                allowed=stored.allowed,
+                reason=stored.reason,
+                occurred_at=stored.occurred_at,
+                created=stored.pk in fresh_ids,
+                clock_flagged=stored.clock_flagged,
             )
         )
     return answers
 
 
-def _zone_after(event: AccessEvent, doors: dict[int, DoorRule]) -> int | None:
+def _zone_after(event: _Fresh, doors: dict[int, DoorRule]) -> int | None:
     door = doors.get(event.door_id) if event.door_id else None
     return door.zone_after(event.direction) if door is not None else None
 
 
-def _update_presence(school_id: int, passed: list[AccessEvent], doors: dict[int, DoorRule]) -> None:
-    latest: dict[int, AccessEvent] = {}
+def _update_presence(school_id: int, passed: list[_Fresh], doors: dict[int, DoorRule]) -> None:
+    latest: dict[int, _Fresh] = {}
     for event in passed:
         assert event.person_id is not None
         if event.door_id not in doors:
@@ -562,38 +577,30 @@ def _update_presence(school_id: int, passed: list[AccessEvent], doors: dict[int,
             latest[event.person_id] = event
     if not latest:
         return
-    rows = {
-        row.person_id: row
-        for row in Presence.objects.select_for_update()
+    since = {
+        person_id: (pk, at)
+        for pk, person_id, at in Presence.objects.select_for_update()
         .filter(school_id=school_id, person_id__among=list(latest))
         .order_by("person_id")
+        .values_list("pk", "person_id", "since")
     }
     changed, created = [], []
     for person_id, event in latest.items():
         zone_id = _zone_after(event, doors)
-        row = rows.get(person_id)
+        row = since.get(person_id)
         if row is None:
             created.append(
-                Presence(
-                    school_id=school_id,
-                    person_id=person_id,
-                    zone_id=zone_id,
-                    since=event.occurred_at,
-                    door_id=event.door_id,
-                    direction=event.direction,
-                )
+                (school_id, person_id, zone_id, event.occurred_at, event.door_id, event.direction)
             )
-        elif row.since <= event.occurred_at:
-            row.zone_id, row.since = zone_id, event.occurred_at
-            row.door_id, row.direction = event.door_id, event.direction
-            changed.append(row)
-    bulk.insert(created)
-    bulk.update(changed, fields=["zone", "since", "door", "direction"])
+        elif row[1] <= event.occurred_at:
+            changed.append((zone_id, event.occurred_at, event.door_id, event.direction, row[0]))
+    bulk.insert_rows(
+        Presence, ("school_id", "person_id", "zone_id", "since", "door_id", "direction"), created
+    )
+    bulk.update_rows(Presence, ("zone_id", "since", "door_id", "direction"), changed)
 
 
-def _update_attendance(
-    school_id: int, passed: list[AccessEvent], doors: dict[int, DoorRule]
-) -> None:
+def _update_attendance(school_id: int, passed: list[_Fresh], doors: dict[int, DoorRule]) -> None:
     """First entry and last exit through the doors that lead outside, per local day."""
     spans: dict[tuple[int, dt.date], list[dt.datetime | None]] = {}
     for event in passed:
@@ -611,35 +618,29 @@ def _update_attendance(
         return
     days = {day for _person, day in spans}
     rows = {
-        (row.person_id, row.date): row
-        for row in DailyAttendance.objects.select_for_update().filter(
-            school_id=school_id, person_id__among={p for p, _day in spans}, date__in=days
-        )
+        (person_id, day): (pk, first_in, last_out)
+        for pk, person_id, day, first_in, last_out in DailyAttendance.objects.select_for_update()
+        .filter(school_id=school_id, person_id__among={p for p, _day in spans}, date__in=days)
+        .values_list("pk", "person_id", "date", "first_in", "last_out")
     }
     changed, created = [], []
     for (person_id, day), (first, last) in spans.items():
         row = rows.get((person_id, day))
         if row is None:
-            created.append(
-                DailyAttendance(
-                    school_id=school_id,
-                    person_id=person_id,
-                    date=day,
-                    first_in=first,
-                    last_out=last,
-                )
-            )
+            created.append((school_id, person_id, day, first, last))
             continue
-        new_first = min(filter(None, (row.first_in, first)), default=None)
-        new_last = max(filter(None, (row.last_out, last)), default=None)
-        if (new_first, new_last) != (row.first_in, row.last_out):
-            row.first_in, row.last_out = new_first, new_last
-            changed.append(row)
-    bulk.insert(created)
-    bulk.update(changed, fields=["first_in", "last_out"])
+        pk, first_in, last_out = row
+        new_first = min(filter(None, (first_in, first)), default=None)
+        new_last = max(filter(None, (last_out, last)), default=None)
+        if (new_first, new_last) != (first_in, last_out):
+            changed.append((new_first, new_last, pk))
+    bulk.insert_rows(
+        DailyAttendance, ("school_id", "person_id", "date", "first_in", "last_out"), created
+    )
+    bulk.update_rows(DailyAttendance, ("first_in", "last_out"), changed)
 
 
-def _use_exit_permits(passed: list[AccessEvent], doors: dict[int, DoorRule]) -> None:
+def _use_exit_permits(passed: list[_Fresh], doors: dict[int, DoorRule]) -> None:
     """Mark today's exit permit used when the pupil leaves through an outside door."""
     outs = [
         event
@@ -669,7 +670,7 @@ def _use_exit_permits(passed: list[AccessEvent], doors: dict[int, DoorRule]) -> 
             ExitPermit.objects.filter(pk=permit.pk, used_at__isnull=True).update(used_at=min(used))
 
 
-def _update_visitors(events: list[AccessEvent]) -> None:
+def _update_visitors(events: list[_Fresh]) -> None:
     for event in sorted(events, key=lambda e: e.occurred_at):
         assert event.visitor_id is not None
         visitors = Visitor.objects.filter(pk=event.visitor_id)
@@ -684,12 +685,12 @@ def _update_visitors(events: list[AccessEvent]) -> None:
 
 
 def _raise_watch_alerts(
-    school_id: int, fresh: list[AccessEvent], watch: dict[str, int], rules: decisions.Rules
+    school_id: int, fresh: list[_Fresh], watch: dict[str, int], rules: decisions.Rules
 ) -> None:
     """An alert for each pass the server refused as watched, and for each entry of a
     watched person that a device let through by itself (it does not know the list)."""
     alerts = [
-        WatchAlert(school_id=school_id, entry_id=watch[event.record_no], event=event)
+        WatchAlert(school_id=school_id, entry_id=watch[event.record_no], event_id=event.pk)
         for event in fresh
         if event.record_no in watch
     ]
@@ -698,14 +699,14 @@ def _raise_watch_alerts(
             continue
         entry = rules.watch_entry(event.person_id, local_time(event.occurred_at).date())
         if entry is not None:
-            alerts.append(WatchAlert(school_id=school_id, entry_id=entry, event=event))
+            alerts.append(WatchAlert(school_id=school_id, entry_id=entry, event_id=event.pk))
     WatchAlert.objects.bulk_create(alerts)
     if alerts:
         payload = {"type": "watch", "alerts": [alert.pk for alert in alerts]}
         transaction.on_commit(lambda: fanout.publish(live_channel(school_id), payload))
 
 
-def _publish(school_id: int, fresh: list[AccessEvent]) -> None:
+def _publish(school_id: int, fresh: list[_Fresh]) -> None:
     ids = [event.pk for event in fresh]
     transaction.on_commit(
         lambda: fanout.publish(live_channel(school_id), {"type": "events", "ids": ids})
@@ -732,9 +733,7 @@ def _pass_text(*, language: str, name: str, direction: str, at: dt.datetime, doo
     return template % {"name": name, "time": f"{local_time(at):%H:%M}", "door": door}
 
 
-def _queue_pass_notices(
-    school_id: int, passed: list[AccessEvent], doors: dict[int, DoorRule]
-) -> None:
+def _queue_pass_notices(school_id: int, passed: list[_Fresh], doors: dict[int, DoorRule]) -> None:
     """One notice per guardian per pass through an outside door, repeats suppressed.
 
     A pass is not told if the same person passed the same way within the school's
@@ -769,7 +768,7 @@ def _queue_pass_notices(
     ).values_list("pk", "person_id", "direction", "occurred_at"):
         history[(person_id, direction)].append((at, pk))
 
-    def repeats(event: AccessEvent) -> bool:
+    def repeats(event: _Fresh) -> bool:
         """Another pass the same way within the window was, or will be, told instead: an
         earlier one (ties: the first stored), or one stored before this batch (a late
         upload must not be told after the pass that was told already)."""

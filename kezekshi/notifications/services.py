@@ -37,6 +37,9 @@ class Notice:
     person_id: int | None = None
 
 
+_NOTICE_FIELDS = ("school_id", "recipient_id", "person_id", "kind", "key", "text")
+
+
 def enqueue(notices: Sequence[Notice], *, new_causes: bool = False) -> list[int]:
     """Write ``notices`` and queue their delivery, in the caller's transaction.
 
@@ -63,17 +66,16 @@ def enqueue(notices: Sequence[Notice], *, new_causes: bool = False) -> list[int]
             continue
         seen.add((notice.recipient_id, notice.key))
         rows.append(
-            Notification(
-                school_id=notice.school_id,
-                recipient_id=notice.recipient_id,
-                person_id=notice.person_id,
-                kind=notice.kind,
-                key=notice.key,
-                text=notice.text[:500],
+            (
+                notice.school_id,
+                notice.recipient_id,
+                notice.person_id,
+                notice.kind,
+                notice.key,
+                notice.text[:500],
             )
         )
-    created = bulk.insert(rows)
-    ids = [row.pk for row in created]
+    ids = bulk.insert_rows(Notification, _NOTICE_FIELDS, rows)
     if ids:
         deliver_notifications.enqueue(ids)
     return ids

@@ -68,3 +68,52 @@ def test_among_finds_what_in_finds(device: Device, values: list[str]) -> None:
     assert among == within
     ids = list(within)
     assert set(AccessEvent.objects.filter(pk__among=ids).values_list("pk", flat=True)) == within
+
+
+@pytest.mark.parametrize(
+    "awkward",
+    ['quote"d', "back\\slash", "comma,brace}{", "NULL", "", "  spaced  ", "Қазақ"],
+)
+def test_among_matches_awkward_strings_exactly(device: Device, awkward: str) -> None:
+    with transaction.atomic():
+        bulk.insert([_event(device, 1, presented=awkward), _event(device, 2, presented="other")])
+    found = AccessEvent.objects.filter(presented__among=[awkward, "absent"])
+    assert list(found.values_list("record_no", flat=True)) == ["r1"]
+
+
+def test_tuple_rows_get_ids_and_defaults(device: Device) -> None:
+    before = timezone.now()
+    _event(device, 0).save()
+    at = dt.datetime(2025, 12, 1, 3, 0, 7, tzinfo=dt.UTC)
+    fields = ("school_id", "device_id", "record_no", "direction", "occurred_at", "allowed")
+    rows = [(device.school_id, device.pk, f"t{n}", "in", at, n % 2 == 0) for n in range(30)]
+    with transaction.atomic():
+        ids = bulk.insert_rows(AccessEvent, fields, rows)
+    stored = {event.pk: event for event in AccessEvent.objects.filter(pk__in=ids)}
+    for pk, row in zip(ids, rows, strict=True):
+        event = stored[pk]
+        assert (event.record_no, event.direction, event.occurred_at) == (row[2], "in", at)
+        assert event.allowed is row[5]
+        # Columns not given take their defaults, the clock its time.
+        assert (event.reason, event.clock_skew_seconds, event.clock_flagged) == ("", 0, False)
+        assert event.received_at >= before
+    assert bulk.insert_rows(AccessEvent, fields, []) == []
+
+
+def test_a_callable_default_must_be_given_per_row() -> None:
+    from kezekshi.devices.models import Command
+
+    # ``data`` defaults to a new dict per row: one dict for the batch would be shared.
+    with pytest.raises(ValueError, match="per-row value"):
+        bulk.insert_rows(Command, ("device_id",), [(1,)])
+
+
+def test_update_rows_writes_by_primary_key(device: Device) -> None:
+    events = [_event(device, n) for n in range(1, 4)]
+    with transaction.atomic():
+        bulk.insert(events)
+        later = dt.datetime(2025, 12, 2, 9, 30, tzinfo=dt.UTC)
+        bulk.update_rows(AccessEvent, ("reason", "occurred_at"), [("moved", later, events[0].pk)])
+    rows = dict(AccessEvent.objects.values_list("record_no", "reason"))
+    assert rows == {"r1": "moved", "r2": "ok", "r3": "ok"}
+    assert AccessEvent.objects.get(pk=events[0].pk).occurred_at == later
