@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kezekshi.accounts.models import User
+from kezekshi.canteen import reports
 from kezekshi.canteen.menu import local_today
 from kezekshi.canteen.models import ZERO, CanteenSettings, FreeMeal, FreeMealEntitlement, Meal
 from kezekshi.canteen.money import LARGEST, is_money, plain
@@ -395,7 +396,7 @@ def report_csv(school: School, year: int, month: int) -> bytes:
         cells = _cells(line)
         cells[3] = line.date.strftime("%d.%m.%Y")
         cells[7] = plain(line.cost)
-        writer.writerow(cells)
+        writer.writerow([reports.csv_text(str(cell)) for cell in cells])
         total += line.cost
     writer.writerow(["", _("Total"), "", "", "", "", "", plain(total)])
     return ("\ufeff" + out.getvalue()).encode()
@@ -410,13 +411,15 @@ def report_xlsx(school: School, year: int, month: int) -> bytes:
     sheet = book.active
     assert sheet is not None
     sheet.title = f"{year}-{month:02d}"
-    sheet.append([f"{school.name} — {_('Free meals')} {month:02d}.{year}"])
+    sheet.append(
+        [reports.xlsx_cell(sheet, f"{school.name} — {_('Free meals')} {month:02d}.{year}")]
+    )
     sheet.append(report_headers())
     for cell in sheet[2]:
         cell.font = Font(bold=True)
     total = ZERO
     for line in report_lines(school, year, month):
-        sheet.append(_cells(line))
+        sheet.append([reports.xlsx_cell(sheet, cell) for cell in _cells(line)])
         row = sheet.max_row
         sheet.cell(row=row, column=4).number_format = "DD.MM.YYYY"
         sheet.cell(row=row, column=8).number_format = "#,##0.00"

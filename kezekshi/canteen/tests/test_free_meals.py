@@ -3,6 +3,7 @@ parents' balance, and the monthly report (given / when / then)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 from decimal import Decimal
@@ -253,3 +254,30 @@ def test_the_monthly_report_lists_each_free_meal_in_csv_and_xlsx(
     # a cashier may not read it
     cashier = verified_client(make_user(Role.CASHIER, school))
     assert cashier.get(f"/canteen/free-meals/report.csv?month={month}").status_code == 403
+
+
+def test_a_name_that_looks_like_a_formula_is_text_in_the_reports_csv_and_xlsx(
+    terminal: Terminal, menu: Menu, school: School, make_user: Any
+) -> None:
+    # given a first-grader whose name (as imported) starts like a spreadsheet formula
+    lunch_costs(school)
+    school_class = SchoolClass.objects.create(school=school, grade=1, letter="Б")
+    child = people_services.create_pupil(
+        school=school, last_name='=HYPERLINK("http://evil.example","x")', first_name="@A1",
+        school_class=school_class,
+    )  # fmt: skip
+    assert terminal.sell(child, "INJ-1", menu.item["borscht"]).status_code == 200
+    accountant = verified_client(make_user(Role.ACCOUNTANT, school, language="en"))
+    month = f"{local_today():%Y-%m}"
+    # when the accountant downloads the month as CSV and XLSX
+    text = accountant.get(f"/canteen/free-meals/report.csv?month={month}").content.decode()
+    xlsx = accountant.get(f"/canteen/free-meals/report.xlsx?month={month}")
+    # then the CSV cell starts with a quote, so the spreadsheet shows it as text
+    rows = list(csv.reader(io.StringIO(text[1:]), delimiter=";"))
+    line = next(row for row in rows if row[0] == child.account_number)
+    assert line[1] == "'" + child.person.full_name
+    # and the XLSX cell is a text cell holding the name as it is
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet is not None
+    cell = next(row[1] for row in sheet.iter_rows() if row[0].value == child.account_number)
+    assert (cell.data_type, cell.value) == ("s", child.person.full_name)
