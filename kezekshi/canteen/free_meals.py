@@ -26,14 +26,14 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kezekshi.accounts.models import User
 from kezekshi.canteen import reports
-from kezekshi.canteen.menu import local_today
+from kezekshi.canteen.menu import day_range, local_today
 from kezekshi.canteen.models import ZERO, CanteenSettings, FreeMeal, FreeMealEntitlement, Meal
 from kezekshi.canteen.money import LARGEST, is_money, plain
 from kezekshi.core.errors import Forbidden, ServiceError
@@ -141,21 +141,26 @@ def by_grade(pupil: Pupil) -> bool:
     )
 
 
+def in_force_on(day: dt.date) -> Q:
+    """Entitlements that make ``day`` free: approved, or revoked after ``day`` ended
+    (a revocation ends an entitlement yesterday: the days before it stay free, which an
+    offline sale of such a day, uploaded after the revocation, needs), within their dates.
+    """
+    return Q(valid_from__lte=day, valid_until__gte=day) & (
+        Q(status=Status.APPROVED) | Q(status=Status.REVOKED, decided_at__gte=day_range(day)[1])
+    )
+
+
 def basis_on(pupil: Pupil, day: dt.date) -> str | None:
     """Why ``pupil`` eats free on ``day`` (``"grades_1_4"`` or an entitlement's basis),
-    or None. An entitlement counts only once approved and only within its dates."""
+    or None. An entitlement counts only once approved, within its dates and before the
+    day it was revoked (``in_force_on``)."""
     if not pupil.is_active:
         return None
     if by_grade(pupil):
         return BY_GRADE
     return (
-        FreeMealEntitlement.objects.filter(
-            school_id=pupil.school_id,
-            pupil=pupil,
-            status=Status.APPROVED,
-            valid_from__lte=day,
-            valid_until__gte=day,
-        )
+        FreeMealEntitlement.objects.filter(in_force_on(day), school_id=pupil.school_id, pupil=pupil)
         .values_list("basis", flat=True)
         .first()
     )
@@ -174,11 +179,7 @@ def entitled_ids(school: School, day: dt.date) -> dict[int, str]:
             )
         )
     for pupil_id, basis in FreeMealEntitlement.objects.filter(
-        school=school,
-        status=Status.APPROVED,
-        valid_from__lte=day,
-        valid_until__gte=day,
-        pupil__is_active=True,
+        in_force_on(day), school=school, pupil__is_active=True
     ).values_list("pupil_id", "basis"):
         found.setdefault(pupil_id, basis)
     return found

@@ -212,6 +212,50 @@ def test_an_entitlement_counts_only_within_its_dates_and_until_revoked(
     assert free_meals.basis_on(pupil, today + dt.timedelta(days=1)) is None
 
 
+def test_a_lunch_eaten_before_a_revocation_and_uploaded_after_it_is_still_free(
+    pupil: Pupil, school: School, make_user: Any, terminal: Terminal, menu: Menu, funded: Wallet
+) -> None:
+    # given a grade-5 orphan entitled since last week
+    from kezekshi.canteen import menu as menus
+    from kezekshi.canteen.tests.conftest import almaty
+
+    lunch_costs(school)
+    pedagogue = make_user(Role.SOCIAL_PEDAGOGUE, school)
+    director = make_user(Role.SCHOOL_ADMIN, school)
+    today = local_today()
+    yesterday = today - dt.timedelta(days=1)
+    entry = free_meals.propose(
+        pupil=pupil, basis="orphan", valid_from=today - dt.timedelta(days=7),
+        valid_until=today + dt.timedelta(days=30), by=pedagogue,
+    )  # fmt: skip
+    free_meals.decide(entitlement=entry, approve=True, by=director)
+    # and yesterday's plov, sold by a terminal that had lost its connection
+    lunch = menus.set_menu(
+        school=school, date=yesterday, meal="lunch", items=[(menu.dish["plov"], None)]
+    )
+    sale = {
+        "txn_id": "OFF-REV-1",
+        "pupil_id": pupil.pk,
+        "sold_at": almaty(f"{yesterday} 12:30").isoformat(),
+        "items": [{"menu_item_id": lunch.items.get().pk, "quantity": 1}],
+    }
+    # when the director revokes the entitlement this morning (it ends yesterday), and the
+    # terminal uploads yesterday's sale only after that
+    free_meals.revoke(entitlement=entry, by=director, note="placed with a family")
+    upload = terminal.post("/offline-sales", {"sales": [sale]})
+    # then yesterday's lunch is the fund's, as it was the day it was eaten
+    assert upload.status_code == 200, upload.content
+    booked = upload.json()["results"][0]["sale"]
+    assert (booked["free_meal"], booked["charged"]) == ("500.00", "100.00")
+    assert balance(funded) == Decimal("1900.00")
+    assert free_meals.basis_on(pupil, yesterday) == "orphan"
+    # and from today on nothing is free
+    assert free_meals.basis_on(pupil, today) is None
+    assert pupil.pk not in free_meals.entitled_ids(school, today)
+    assert terminal.sell(pupil, "ON-REV-1", menu.item["plov"]).json()["free_meal"] == "0.00"
+    assert check_ledger(school=school).ok
+
+
 def test_a_rejected_entry_gives_nothing(pupil: Pupil, school: School, make_user: Any) -> None:
     pedagogue = make_user(Role.SOCIAL_PEDAGOGUE, school)
     director = make_user(Role.SCHOOL_ADMIN, school)
