@@ -137,7 +137,9 @@ def identify(*, school_id: int, kind: str, value: str) -> Pupil:
     """
     text = (value or "").strip()
     if kind == "account":
-        pupil = find_pupil(school_id=school_id, account_number=text[:11])
+        # The whole number: a longer one (a digit too many) is nobody's, not the pupil
+        # whose account it starts with.
+        pupil = find_pupil(school_id=school_id, account_number=text)
         if pupil is None:
             raise NotFound("unknown_account", _("No pupil has this personal account."))
     elif kind in ("card", "qr", "face"):

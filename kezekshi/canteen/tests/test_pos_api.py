@@ -315,6 +315,21 @@ def test_a_pupil_is_found_by_personal_account_and_an_unknown_card_is_not(
     assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_credential"
 
 
+def test_a_personal_account_with_a_digit_too_many_identifies_nobody(
+    terminal: Terminal, pupil: Pupil
+) -> None:
+    # given the pupil's account is 11 digits; when the cashier types one digit too many
+    # (or a scanner sends a longer number), then nobody is found: never the pupil whose
+    # account happens to start the same, who would then be charged
+    for typed in (pupil.account_number + "7", pupil.account_number + "0000"):
+        response = terminal.post("/identify", {"credential_kind": "account", "credential": typed})
+        assert response.status_code == 404, typed
+        assert response.json()["code"] == "unknown_account"
+    # and the number as it is, with the blanks a keyboard adds, still finds the pupil
+    spaced = {"credential_kind": "account", "credential": f" {pupil.account_number} "}
+    assert terminal.post("/identify", spaced).json()["pupil_id"] == pupil.pk
+
+
 def test_a_blocked_card_does_not_identify(terminal: Terminal, pupil: Pupil, card: str) -> None:
     from kezekshi.access.models import Credential
 
