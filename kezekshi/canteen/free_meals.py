@@ -342,16 +342,23 @@ def served(school: School, year: int, month: int) -> QuerySet[FreeMeal]:
     )
 
 
-def report_lines(school: School, year: int, month: int) -> Iterator[ReportLine]:
+def report_lines(
+    school: School, year: int, month: int, *, show_blocked: bool
+) -> Iterator[ReportLine]:
+    """The month's free meals, a line each. A pupil whose data are blocked is named only
+    to ``show_blocked`` (the safety roles), as in the other canteen reports; to others
+    the line stays (the total is whole) without the name, account and class."""
     bases = {code: str(label) for code, label in FreeMealEntitlement.Basis.choices}
     bases[BY_GRADE] = _("Grades 1–4")
     meals = dict(Meal.choices)
     zone = ZoneInfo(settings.SCHOOL_TIME_ZONE)
     for row in served(school, year, month).iterator(chunk_size=2000):
+        account, name = reports.pupil_cells(row.pupil, show_blocked)
+        hidden = row.pupil.person.blocked_at is not None and not show_blocked
         yield ReportLine(
-            account_number=row.pupil.account_number,
-            pupil=row.pupil.person.full_name,
-            school_class=str(row.pupil.school_class or ""),
+            account_number=account,
+            pupil=name,
+            school_class="" if hidden else str(row.pupil.school_class or ""),
             date=row.date,
             time=row.served_at.astimezone(zone).strftime("%H:%M"),
             meal=str(meals.get(row.meal, row.meal)),
@@ -386,14 +393,14 @@ def _cells(line: ReportLine) -> list[object]:
     ]
 
 
-def report_csv(school: School, year: int, month: int) -> bytes:
+def report_csv(school: School, year: int, month: int, *, show_blocked: bool) -> bytes:
     """The report as CSV (UTF-8 with a BOM, so Excel opens Cyrillic right; ``;``-separated
     as Excel expects with a Kazakh or Russian locale)."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";")
     writer.writerow(report_headers())
     total = ZERO
-    for line in report_lines(school, year, month):
+    for line in report_lines(school, year, month, show_blocked=show_blocked):
         cells = _cells(line)
         cells[3] = line.date.strftime("%d.%m.%Y")
         cells[7] = plain(line.cost)
@@ -403,7 +410,7 @@ def report_csv(school: School, year: int, month: int) -> bytes:
     return ("\ufeff" + out.getvalue()).encode()
 
 
-def report_xlsx(school: School, year: int, month: int) -> bytes:
+def report_xlsx(school: School, year: int, month: int, *, show_blocked: bool) -> bytes:
     """The report as an Excel workbook: one sheet, a header row, a total."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -419,7 +426,7 @@ def report_xlsx(school: School, year: int, month: int) -> bytes:
     for cell in sheet[2]:
         cell.font = Font(bold=True)
     total = ZERO
-    for line in report_lines(school, year, month):
+    for line in report_lines(school, year, month, show_blocked=show_blocked):
         sheet.append([reports.xlsx_cell(sheet, cell) for cell in _cells(line)])
         row = sheet.max_row
         sheet.cell(row=row, column=4).number_format = "DD.MM.YYYY"

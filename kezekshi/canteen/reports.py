@@ -566,7 +566,7 @@ def shift_close(school: School, day: dt.date, till: Till, *, show_blocked: bool)
         .select_related("pupil__person")
         .order_by("sold_at", "pk")
     ):
-        account, name = _pupil_cells(sale.pupil, show_blocked)
+        account, name = pupil_cells(sale.pupil, show_blocked)
         voids.rows.append([
             sale.sold_at.astimezone(local).strftime("%H:%M"),
             sale.voided_at.astimezone(local).strftime("%d.%m %H:%M") if sale.voided_at else "",
@@ -603,7 +603,7 @@ def shift_close(school: School, day: dt.date, till: Till, *, show_blocked: bool)
     }
     for booked in booked_refunds:
         wallet = wallets_of.get(booked.pk)
-        account, name = _pupil_cells(wallet.pupil, show_blocked) if wallet else ("", "")
+        account, name = pupil_cells(wallet.pupil, show_blocked) if wallet else ("", "")
         original = booked.reverses.external_id if booked.reverses is not None else ""
         given.rows.append([
             booked.booked_at.astimezone(local).strftime("%H:%M"),
@@ -651,7 +651,9 @@ def shift_close(school: School, day: dt.date, till: Till, *, show_blocked: bool)
     )
 
 
-def _pupil_cells(pupil: Pupil, show_blocked: bool) -> tuple[str, str]:
+def pupil_cells(pupil: Pupil, show_blocked: bool) -> tuple[str, str]:
+    """(personal account, name) of a pupil in a report: a pupil whose data are blocked is
+    named, marked and without the account, only to ``show_blocked`` (the safety roles)."""
     if pupil.person.blocked_at is None:
         return pupil.account_number, pupil.person.full_name
     if show_blocked:

@@ -325,3 +325,42 @@ def test_a_name_that_looks_like_a_formula_is_text_in_the_reports_csv_and_xlsx(
     assert sheet is not None
     cell = next(row[1] for row in sheet.iter_rows() if row[0].value == child.account_number)
     assert (cell.data_type, cell.value) == ("s", child.person.full_name)
+
+
+def test_a_blocked_pupils_free_meals_count_but_are_named_only_to_the_safety_roles(
+    terminal: Terminal, menu: Menu, first_grader: Pupil, school: School, make_user: Any
+) -> None:
+    from django.utils import timezone
+
+    from kezekshi.people.models import Person
+
+    # given a free lunch served, and then the child's data blocked at the parents' request
+    lunch_costs(school)
+    assert terminal.sell(first_grader, "BL-1", menu.item["borscht"]).status_code == 200
+    Person.objects.filter(pk=first_grader.person_id).update(blocked_at=timezone.now())
+    month = f"{local_today():%Y-%m}"
+
+    def texts(client: Any) -> dict[str, str]:
+        page = client.get(f"/canteen/free-meals/report/?month={month}")
+        csv_file = client.get(f"/canteen/free-meals/report.csv?month={month}")
+        xlsx = client.get(f"/canteen/free-meals/report.xlsx?month={month}")
+        assert {page.status_code, csv_file.status_code, xlsx.status_code} == {200}
+        sheet = load_workbook(io.BytesIO(xlsx.content)).active
+        assert sheet is not None
+        cells = " ".join(str(v) for row in sheet.iter_rows(values_only=True) for v in row)
+        return {
+            "page": page.content.decode(),
+            "csv": csv_file.content.decode("utf-8-sig"),
+            "xlsx": cells,
+        }
+
+    # when the accountant (not a safety role) reads the month
+    for kind, text in texts(verified_client(make_user(Role.ACCOUNTANT, school))).items():
+        # then the meal and its cost are there, the child is not
+        assert "Кішкентай" not in text and first_grader.account_number not in text, kind
+        assert "350" in text, kind
+    # and the school administrator (a safety role) sees the child marked, without account
+    admin = make_user(Role.SCHOOL_ADMIN, school, language="en")
+    for kind, text in texts(verified_client(admin)).items():
+        assert "Кішкентай Айым (blocked)" in text, kind
+        assert first_grader.account_number not in text, kind
