@@ -239,6 +239,31 @@ def test_a_partial_refund_needs_a_reason_and_never_exceeds_the_sale(
     assert balance(funded) == Decimal("1400.00")
 
 
+def test_a_refund_at_a_terminal_is_audited_naming_the_till_and_the_device(
+    terminal: Terminal, menu: Menu, pupil: Pupil, funded: Wallet
+) -> None:
+    from kezekshi.privacy.models import AuditEntry
+
+    assert terminal.sell(pupil, "P-2", menu.item["plov"], menu.item["compote"]).status_code == 200
+    refund = {"refund_id": "P-2-r", "amount": "150.00", "reason": "compote spilt"}
+    # when the terminal refunds part of its sale, and sends the same refund again
+    assert terminal.post("/sales/P-2/refund", refund).status_code == 200
+    assert terminal.post("/sales/P-2/refund", refund).status_code == 200
+    # then the audit log says which till gave it back, once (no user signs a terminal's
+    # request: the device is the only "who")
+    sale = Sale.objects.get()
+    entry = AuditEntry.objects.filter(target=f"canteen:sale:{sale.pk}").get()
+    assert entry.person_id == pupil.person_id
+    assert entry.details | {"transaction": 0} == {
+        "refund": "compote spilt",
+        "amount": "150.00",
+        "refund_id": "P-2-r",
+        "till": f"d{terminal.device.pk}:P-2",
+        "device": terminal.device.pk,
+        "transaction": 0,
+    }
+
+
 def test_a_terminal_cannot_touch_another_terminals_sales(
     terminal: Terminal, menu: Menu, pupil: Pupil, funded: Wallet, school: Any
 ) -> None:
