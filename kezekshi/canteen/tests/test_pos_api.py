@@ -340,6 +340,27 @@ def test_a_pupil_is_found_by_personal_account_and_an_unknown_card_is_not(
     assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_credential"
 
 
+def test_a_pupil_shown_at_a_terminal_is_an_audited_read_like_at_the_cashiers_page(
+    terminal: Terminal, pupil: Pupil, card: str
+) -> None:
+    from kezekshi.privacy.models import AuditEntry
+
+    # when the terminal identifies the pupil (name, photo, class, allergens on its screen)
+    found = terminal.post("/identify", {"credential_kind": "card", "credential": card})
+    assert found.status_code == 200
+    # then the read is in the school's audit log, naming the device
+    entry = AuditEntry.objects.get(target=f"canteen:till:{pupil.pk}")
+    assert (entry.action, entry.person_id, entry.school_id) == (
+        "view",
+        pupil.person_id,
+        pupil.school_id,
+    )
+    assert entry.details == {"identified_by": "card", "device": terminal.device.pk}
+    # and a card that identifies nobody shows nobody: nothing is written
+    terminal.post("/identify", {"credential_kind": "card", "credential": "DEADBEEF"})
+    assert AuditEntry.objects.filter(target__startswith="canteen:till:").count() == 1
+
+
 def test_a_personal_account_with_a_digit_too_many_identifies_nobody(
     terminal: Terminal, pupil: Pupil
 ) -> None:
