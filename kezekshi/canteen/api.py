@@ -253,7 +253,8 @@ class VoidOut(Schema):
     voided_at: dt.datetime | None
 
 
-@pos_router.post("/sales/{txn_id}/void", response=VoidOut, summary="Void a whole sale")
+# ``path:``: a till's transaction id is any printable text, "/" included ("K1/000481").
+@pos_router.post("/sales/{path:txn_id}/void", response=VoidOut, summary="Void a whole sale")
 @terminal_api
 def void(request: HttpRequest, txn_id: str, payload: VoidIn) -> dict[str, Any]:
     device = _terminal(request)
@@ -273,7 +274,7 @@ class RefundOut(Schema):
     transaction_id: int
 
 
-@pos_router.post("/sales/{txn_id}/refund", response=RefundOut, summary="Refund part of a sale")
+@pos_router.post("/sales/{path:txn_id}/refund", response=RefundOut, summary="Refund part of a sale")
 @terminal_api
 def refund(request: HttpRequest, txn_id: str, payload: RefundIn) -> dict[str, Any]:
     device = _terminal(request)

@@ -264,6 +264,27 @@ def test_a_refund_at_a_terminal_is_audited_naming_the_till_and_the_device(
     }
 
 
+def test_a_sale_whose_transaction_id_has_a_slash_can_be_refunded_and_voided(
+    terminal: Terminal, menu: Menu, pupil: Pupil, funded: Wallet
+) -> None:
+    # given a terminal that numbers its sales "shift/number", and a sale it made
+    sold = terminal.sell(pupil, "K1/000481", menu.item["plov"], menu.item["compote"])
+    assert sold.status_code == 200 and sold.json()["txn_id"] == "K1/000481"
+    # when it refunds the compote and then voids the sale, by that id
+    refund = {"refund_id": "K1/000481-r1", "amount": "150.00", "reason": "compote spilt"}
+    refunded = terminal.post("/sales/K1/000481/refund", refund)
+    # then both reach the sale (the money would otherwise be stuck: no page voids it)
+    assert refunded.status_code == 200, refunded.content
+    assert refunded.json()["refunded"] == "150.00"
+    assert balance(funded) == Decimal("1400.00")
+    unknown = terminal.post("/sales/K1/000482/void", {"reason": "no such sale"})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_sale"
+    assert terminal.sell(pupil, "K1/000483", menu.item["tea"]).status_code == 200
+    voided = terminal.post("/sales/K1/000483/void", {"reason": "wrong pupil"})
+    assert voided.status_code == 200 and voided.json()["status"] == "voided"
+    assert balance(funded) == Decimal("1400.00")
+
+
 def test_a_terminal_cannot_touch_another_terminals_sales(
     terminal: Terminal, menu: Menu, pupil: Pupil, funded: Wallet, school: Any
 ) -> None:
