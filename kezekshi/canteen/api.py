@@ -38,6 +38,7 @@ from kezekshi.canteen.money import BadAmount, parse_amount, plain
 from kezekshi.core.errors import Forbidden, NotFound, ServiceError
 from kezekshi.people.models import Guardianship, Pupil
 from kezekshi.people.selectors import children_of
+from kezekshi.privacy import audit
 
 wallet_router = Router(tags=["canteen"], auth=AUTH)
 SHOWN = 50
@@ -172,6 +173,17 @@ def identify(request: HttpRequest, payload: IdentifyIn) -> dict[str, Any]:
     pupil = pos.identify(
         school_id=device.school_id, kind=payload.credential_kind, value=payload.credential
     )
+    # The terminal's screen shows the child's card: a read of personal data, audited as
+    # at the cashier's page (no user signs a terminal's request: the device says who).
+    audit.record(
+        action=audit.Action.VIEW,
+        actor=None,
+        school=device.school,
+        person=pupil.person,
+        target=f"canteen:till:{pupil.pk}",
+        details={"identified_by": payload.credential_kind, "device": device.pk},
+        request=request,
+    )
     return pos.at_till(pupil).as_json()
 
 
@@ -241,7 +253,8 @@ class VoidOut(Schema):
     voided_at: dt.datetime | None
 
 
-@pos_router.post("/sales/{txn_id}/void", response=VoidOut, summary="Void a whole sale")
+# ``path:``: a till's transaction id is any printable text, "/" included ("K1/000481").
+@pos_router.post("/sales/{path:txn_id}/void", response=VoidOut, summary="Void a whole sale")
 @terminal_api
 def void(request: HttpRequest, txn_id: str, payload: VoidIn) -> dict[str, Any]:
     device = _terminal(request)
@@ -261,7 +274,7 @@ class RefundOut(Schema):
     transaction_id: int
 
 
-@pos_router.post("/sales/{txn_id}/refund", response=RefundOut, summary="Refund part of a sale")
+@pos_router.post("/sales/{path:txn_id}/refund", response=RefundOut, summary="Refund part of a sale")
 @terminal_api
 def refund(request: HttpRequest, txn_id: str, payload: RefundIn) -> dict[str, Any]:
     device = _terminal(request)

@@ -225,8 +225,14 @@ def after_debit(
     crossed = before >= threshold
     if not crossed and controls.low_balance_alerted:
         return
-    if not controls.low_balance_alerted:
-        PupilControls.objects.filter(pk=controls.pk).update(low_balance_alerted=True)
+    # ``controls`` was read before the wallet was locked (``pos.sell``): another till may
+    # have sent the alert since. The flag is claimed in the row as it is now, by one
+    # conditional UPDATE; a crossing alerts whatever it says.
+    claimed = PupilControls.objects.filter(pk=controls.pk, low_balance_alerted=False).update(
+        low_balance_alerted=True
+    )
+    if not crossed and not claimed:
+        return
     tell(
         pupil=pupil,
         recipients=recipients,

@@ -26,6 +26,7 @@ from kezekshi.core.errors import ServiceError
 from kezekshi.people.models import Pupil
 from kezekshi.portal.pages import school_of, school_page
 from kezekshi.privacy import audit
+from kezekshi.privacy.blocking import sees_blocked
 
 
 class ProposeForm(forms.Form):
@@ -201,6 +202,10 @@ def _month(raw: str | None) -> tuple[int, int]:
     return first.year, first.month
 
 
+def _sees_blocked(request: HttpRequest) -> bool:
+    return sees_blocked(request.user, school_of(request))  # type: ignore[arg-type]
+
+
 def _report_context(request: HttpRequest) -> tuple[Any, int, int]:
     year, month = _month(request.GET.get("month"))
     return school_of(request), year, month
@@ -210,7 +215,7 @@ def _report_context(request: HttpRequest) -> tuple[Any, int, int]:
 @require_GET
 def report(request: HttpRequest) -> HttpResponse:
     school, year, month = _report_context(request)
-    lines = list(free_meals.report_lines(school, year, month))
+    lines = list(free_meals.report_lines(school, year, month, show_blocked=_sees_blocked(request)))
     if lines:
         audit.record_list(request=request, what="canteen_free_meal_report", shown=len(lines))
     first = dt.date(year, month, 1)
@@ -242,7 +247,7 @@ def _download(request: HttpRequest, body: bytes, content_type: str, extension: s
 @require_GET
 def report_csv(request: HttpRequest) -> HttpResponse:
     school, year, month = _report_context(request)
-    body = free_meals.report_csv(school, year, month)
+    body = free_meals.report_csv(school, year, month, show_blocked=_sees_blocked(request))
     return _download(request, body, "text/csv; charset=utf-8", "csv")
 
 
@@ -250,6 +255,6 @@ def report_csv(request: HttpRequest) -> HttpResponse:
 @require_GET
 def report_xlsx(request: HttpRequest) -> HttpResponse:
     school, year, month = _report_context(request)
-    body = free_meals.report_xlsx(school, year, month)
+    body = free_meals.report_xlsx(school, year, month, show_blocked=_sees_blocked(request))
     xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     return _download(request, body, xlsx, "xlsx")

@@ -26,13 +26,14 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kezekshi.accounts.models import User
-from kezekshi.canteen.menu import local_today
+from kezekshi.canteen import reports
+from kezekshi.canteen.menu import day_range, local_today
 from kezekshi.canteen.models import ZERO, CanteenSettings, FreeMeal, FreeMealEntitlement, Meal
 from kezekshi.canteen.money import LARGEST, is_money, plain
 from kezekshi.core.errors import Forbidden, ServiceError
@@ -140,21 +141,26 @@ def by_grade(pupil: Pupil) -> bool:
     )
 
 
+def in_force_on(day: dt.date) -> Q:
+    """Entitlements that make ``day`` free: approved, or revoked after ``day`` ended
+    (a revocation ends an entitlement yesterday: the days before it stay free, which an
+    offline sale of such a day, uploaded after the revocation, needs), within their dates.
+    """
+    return Q(valid_from__lte=day, valid_until__gte=day) & (
+        Q(status=Status.APPROVED) | Q(status=Status.REVOKED, decided_at__gte=day_range(day)[1])
+    )
+
+
 def basis_on(pupil: Pupil, day: dt.date) -> str | None:
     """Why ``pupil`` eats free on ``day`` (``"grades_1_4"`` or an entitlement's basis),
-    or None. An entitlement counts only once approved and only within its dates."""
+    or None. An entitlement counts only once approved, within its dates and before the
+    day it was revoked (``in_force_on``)."""
     if not pupil.is_active:
         return None
     if by_grade(pupil):
         return BY_GRADE
     return (
-        FreeMealEntitlement.objects.filter(
-            school_id=pupil.school_id,
-            pupil=pupil,
-            status=Status.APPROVED,
-            valid_from__lte=day,
-            valid_until__gte=day,
-        )
+        FreeMealEntitlement.objects.filter(in_force_on(day), school_id=pupil.school_id, pupil=pupil)
         .values_list("basis", flat=True)
         .first()
     )
@@ -173,11 +179,7 @@ def entitled_ids(school: School, day: dt.date) -> dict[int, str]:
             )
         )
     for pupil_id, basis in FreeMealEntitlement.objects.filter(
-        school=school,
-        status=Status.APPROVED,
-        valid_from__lte=day,
-        valid_until__gte=day,
-        pupil__is_active=True,
+        in_force_on(day), school=school, pupil__is_active=True
     ).values_list("pupil_id", "basis"):
         found.setdefault(pupil_id, basis)
     return found
@@ -340,16 +342,23 @@ def served(school: School, year: int, month: int) -> QuerySet[FreeMeal]:
     )
 
 
-def report_lines(school: School, year: int, month: int) -> Iterator[ReportLine]:
+def report_lines(
+    school: School, year: int, month: int, *, show_blocked: bool
+) -> Iterator[ReportLine]:
+    """The month's free meals, a line each. A pupil whose data are blocked is named only
+    to ``show_blocked`` (the safety roles), as in the other canteen reports; to others
+    the line stays (the total is whole) without the name, account and class."""
     bases = {code: str(label) for code, label in FreeMealEntitlement.Basis.choices}
     bases[BY_GRADE] = _("Grades 1–4")
     meals = dict(Meal.choices)
     zone = ZoneInfo(settings.SCHOOL_TIME_ZONE)
     for row in served(school, year, month).iterator(chunk_size=2000):
+        account, name = reports.pupil_cells(row.pupil, show_blocked)
+        hidden = row.pupil.person.blocked_at is not None and not show_blocked
         yield ReportLine(
-            account_number=row.pupil.account_number,
-            pupil=row.pupil.person.full_name,
-            school_class=str(row.pupil.school_class or ""),
+            account_number=account,
+            pupil=name,
+            school_class="" if hidden else str(row.pupil.school_class or ""),
             date=row.date,
             time=row.served_at.astimezone(zone).strftime("%H:%M"),
             meal=str(meals.get(row.meal, row.meal)),
@@ -384,24 +393,24 @@ def _cells(line: ReportLine) -> list[object]:
     ]
 
 
-def report_csv(school: School, year: int, month: int) -> bytes:
+def report_csv(school: School, year: int, month: int, *, show_blocked: bool) -> bytes:
     """The report as CSV (UTF-8 with a BOM, so Excel opens Cyrillic right; ``;``-separated
     as Excel expects with a Kazakh or Russian locale)."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";")
     writer.writerow(report_headers())
     total = ZERO
-    for line in report_lines(school, year, month):
+    for line in report_lines(school, year, month, show_blocked=show_blocked):
         cells = _cells(line)
         cells[3] = line.date.strftime("%d.%m.%Y")
         cells[7] = plain(line.cost)
-        writer.writerow(cells)
+        writer.writerow([reports.csv_text(str(cell)) for cell in cells])
         total += line.cost
     writer.writerow(["", _("Total"), "", "", "", "", "", plain(total)])
     return ("\ufeff" + out.getvalue()).encode()
 
 
-def report_xlsx(school: School, year: int, month: int) -> bytes:
+def report_xlsx(school: School, year: int, month: int, *, show_blocked: bool) -> bytes:
     """The report as an Excel workbook: one sheet, a header row, a total."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -410,13 +419,15 @@ def report_xlsx(school: School, year: int, month: int) -> bytes:
     sheet = book.active
     assert sheet is not None
     sheet.title = f"{year}-{month:02d}"
-    sheet.append([f"{school.name} — {_('Free meals')} {month:02d}.{year}"])
+    sheet.append(
+        [reports.xlsx_cell(sheet, f"{school.name} — {_('Free meals')} {month:02d}.{year}")]
+    )
     sheet.append(report_headers())
     for cell in sheet[2]:
         cell.font = Font(bold=True)
     total = ZERO
-    for line in report_lines(school, year, month):
-        sheet.append(_cells(line))
+    for line in report_lines(school, year, month, show_blocked=show_blocked):
+        sheet.append([reports.xlsx_cell(sheet, cell) for cell in _cells(line)])
         row = sheet.max_row
         sheet.cell(row=row, column=4).number_format = "DD.MM.YYYY"
         sheet.cell(row=row, column=8).number_format = "#,##0.00"

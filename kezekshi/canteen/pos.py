@@ -137,7 +137,9 @@ def identify(*, school_id: int, kind: str, value: str) -> Pupil:
     """
     text = (value or "").strip()
     if kind == "account":
-        pupil = find_pupil(school_id=school_id, account_number=text[:11])
+        # The whole number: a longer one (a digit too many) is nobody's, not the pupil
+        # whose account it starts with.
+        pupil = find_pupil(school_id=school_id, account_number=text)
         if pupil is None:
             raise NotFound("unknown_account", _("No pupil has this personal account."))
     elif kind in ("card", "qr", "face"):
@@ -803,7 +805,8 @@ def refund(
 ) -> LedgerTransaction:
     """Give back part of what the wallet paid for a sale (a dish returned). The free-meal
     part is never refunded to the wallet. Idempotent per till and ``refund_id``; needs a
-    reason; audited. Raises ``nothing_to_refund`` (the wallet paid nothing),
+    reason; audited (the ledger's entry, and one for the sale naming the till and the
+    device, as a void's). Raises ``nothing_to_refund`` (the wallet paid nothing),
     ``refund_exceeds_payment`` (409)."""
     if device is not None and sale.device_id != device.pk:
         raise NotFound("not_found", _("Not found."))
@@ -812,14 +815,32 @@ def refund(
             "nothing_to_refund", _("Nothing of this sale was paid from the balance."), status=409
         )
     external_id = _external_id(till_key(device=device), refund_id)
-    booked = services.refund_sale(
-        sale=LedgerTransaction.objects.get(pk=sale.charge_id),
-        amount=amount,
-        reason=reason,
-        by=by,
-        external_id=external_id,
-        request=request,
-    )
+    with transaction.atomic():
+        booked = services.refund_sale(
+            sale=LedgerTransaction.objects.get(pk=sale.charge_id),
+            amount=amount,
+            reason=reason,
+            by=by,
+            external_id=external_id,
+            request=request,
+        )
+        if not booked.replayed:
+            audit.record(
+                action=audit.Action.CHANGE,
+                actor=by,
+                school=School.objects.get(pk=sale.school_id),
+                person=Pupil.objects.select_related("person").get(pk=sale.pupil_id).person,
+                target=f"canteen:sale:{sale.pk}",
+                details={
+                    "refund": booked.transaction.reason,
+                    "amount": plain(booked.transaction.amount),
+                    "refund_id": external_id.split(":", 1)[1],
+                    "till": sale.external_id,
+                    "device": device.pk if device is not None else None,
+                    "transaction": booked.transaction.pk,
+                },
+                request=request,
+            )
     return booked.transaction
 
 

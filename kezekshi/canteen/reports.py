@@ -122,17 +122,46 @@ def _text(cell: Any, kind: str, *, amount: Any = tenge) -> str:
     return str(cell)
 
 
+# What makes a spreadsheet compute a cell instead of showing it ("CSV injection"): text
+# typed at a till (a void's reason, a transaction id), a dish's or a pupil's name may
+# start with any of these.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(text: str) -> str:
+    """Text for a CSV cell: a leading ``'`` on what would start a formula, so Excel and
+    LibreOffice show it as typed rather than run it."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def xlsx_cell(sheet: Any, value: Any) -> Any:
+    """A cell of ``sheet`` holding ``value``; text is always a text cell, never a formula
+    (openpyxl makes one of text starting with ``=``), less the control characters an
+    XLSX cannot hold (openpyxl refuses them)."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    written = WriteOnlyCell(sheet, value=value)
+    if isinstance(value, str):
+        written.data_type = "s"
+    return written
+
+
 def as_csv(table: Table) -> bytes:
     """One table as CSV: UTF-8 with a BOM and ``;`` between cells, as Excel opens it in
     Kazakh and Russian locales (like the free-meal report); amounts ``1200.50``, dates
-    ``dd.mm.yyyy``."""
+    ``dd.mm.yyyy``; text that would start a formula behind a ``'`` (``csv_text``)."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";")
-    writer.writerow([column.title for column in table.columns])
+    writer.writerow([csv_text(column.title) for column in table.columns])
     for row in [*table.rows, *([table.total] if table.total is not None else [])]:
         writer.writerow(
             [
-                _text(cell, column.kind, amount=plain)
+                csv_text(_text(cell, column.kind))
+                if column.kind == TEXT
+                else _text(cell, column.kind, amount=plain)
                 for cell, column in zip(row, table.columns, strict=True)
             ]
         )
@@ -186,9 +215,7 @@ def as_xlsx(report: Report, school: School) -> bytes:
 def _written(
     sheet: Any, bold: Any, value: Any, *, strong: bool = False, number_format: str = ""
 ) -> Any:
-    from openpyxl.cell import WriteOnlyCell
-
-    written = WriteOnlyCell(sheet, value=value)
+    written = xlsx_cell(sheet, value)
     if strong:
         written.font = bold
     if number_format:
@@ -539,7 +566,7 @@ def shift_close(school: School, day: dt.date, till: Till, *, show_blocked: bool)
         .select_related("pupil__person")
         .order_by("sold_at", "pk")
     ):
-        account, name = _pupil_cells(sale.pupil, show_blocked)
+        account, name = pupil_cells(sale.pupil, show_blocked)
         voids.rows.append([
             sale.sold_at.astimezone(local).strftime("%H:%M"),
             sale.voided_at.astimezone(local).strftime("%d.%m %H:%M") if sale.voided_at else "",
@@ -576,7 +603,7 @@ def shift_close(school: School, day: dt.date, till: Till, *, show_blocked: bool)
     }
     for booked in booked_refunds:
         wallet = wallets_of.get(booked.pk)
-        account, name = _pupil_cells(wallet.pupil, show_blocked) if wallet else ("", "")
+        account, name = pupil_cells(wallet.pupil, show_blocked) if wallet else ("", "")
         original = booked.reverses.external_id if booked.reverses is not None else ""
         given.rows.append([
             booked.booked_at.astimezone(local).strftime("%H:%M"),
@@ -624,7 +651,9 @@ def shift_close(school: School, day: dt.date, till: Till, *, show_blocked: bool)
     )
 
 
-def _pupil_cells(pupil: Pupil, show_blocked: bool) -> tuple[str, str]:
+def pupil_cells(pupil: Pupil, show_blocked: bool) -> tuple[str, str]:
+    """(personal account, name) of a pupil in a report: a pupil whose data are blocked is
+    named, marked and without the account, only to ``show_blocked`` (the safety roles)."""
     if pupil.person.blocked_at is None:
         return pupil.account_number, pupil.person.full_name
     if show_blocked:

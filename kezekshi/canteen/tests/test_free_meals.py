@@ -3,6 +3,7 @@ parents' balance, and the monthly report (given / when / then)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 from decimal import Decimal
@@ -211,6 +212,50 @@ def test_an_entitlement_counts_only_within_its_dates_and_until_revoked(
     assert free_meals.basis_on(pupil, today + dt.timedelta(days=1)) is None
 
 
+def test_a_lunch_eaten_before_a_revocation_and_uploaded_after_it_is_still_free(
+    pupil: Pupil, school: School, make_user: Any, terminal: Terminal, menu: Menu, funded: Wallet
+) -> None:
+    # given a grade-5 orphan entitled since last week
+    from kezekshi.canteen import menu as menus
+    from kezekshi.canteen.tests.conftest import almaty
+
+    lunch_costs(school)
+    pedagogue = make_user(Role.SOCIAL_PEDAGOGUE, school)
+    director = make_user(Role.SCHOOL_ADMIN, school)
+    today = local_today()
+    yesterday = today - dt.timedelta(days=1)
+    entry = free_meals.propose(
+        pupil=pupil, basis="orphan", valid_from=today - dt.timedelta(days=7),
+        valid_until=today + dt.timedelta(days=30), by=pedagogue,
+    )  # fmt: skip
+    free_meals.decide(entitlement=entry, approve=True, by=director)
+    # and yesterday's plov, sold by a terminal that had lost its connection
+    lunch = menus.set_menu(
+        school=school, date=yesterday, meal="lunch", items=[(menu.dish["plov"], None)]
+    )
+    sale = {
+        "txn_id": "OFF-REV-1",
+        "pupil_id": pupil.pk,
+        "sold_at": almaty(f"{yesterday} 12:30").isoformat(),
+        "items": [{"menu_item_id": lunch.items.get().pk, "quantity": 1}],
+    }
+    # when the director revokes the entitlement this morning (it ends yesterday), and the
+    # terminal uploads yesterday's sale only after that
+    free_meals.revoke(entitlement=entry, by=director, note="placed with a family")
+    upload = terminal.post("/offline-sales", {"sales": [sale]})
+    # then yesterday's lunch is the fund's, as it was the day it was eaten
+    assert upload.status_code == 200, upload.content
+    booked = upload.json()["results"][0]["sale"]
+    assert (booked["free_meal"], booked["charged"]) == ("500.00", "100.00")
+    assert balance(funded) == Decimal("1900.00")
+    assert free_meals.basis_on(pupil, yesterday) == "orphan"
+    # and from today on nothing is free
+    assert free_meals.basis_on(pupil, today) is None
+    assert pupil.pk not in free_meals.entitled_ids(school, today)
+    assert terminal.sell(pupil, "ON-REV-1", menu.item["plov"]).json()["free_meal"] == "0.00"
+    assert check_ledger(school=school).ok
+
+
 def test_a_rejected_entry_gives_nothing(pupil: Pupil, school: School, make_user: Any) -> None:
     pedagogue = make_user(Role.SOCIAL_PEDAGOGUE, school)
     director = make_user(Role.SCHOOL_ADMIN, school)
@@ -253,3 +298,69 @@ def test_the_monthly_report_lists_each_free_meal_in_csv_and_xlsx(
     # a cashier may not read it
     cashier = verified_client(make_user(Role.CASHIER, school))
     assert cashier.get(f"/canteen/free-meals/report.csv?month={month}").status_code == 403
+
+
+def test_a_name_that_looks_like_a_formula_is_text_in_the_reports_csv_and_xlsx(
+    terminal: Terminal, menu: Menu, school: School, make_user: Any
+) -> None:
+    # given a first-grader whose name (as imported) starts like a spreadsheet formula
+    lunch_costs(school)
+    school_class = SchoolClass.objects.create(school=school, grade=1, letter="Б")
+    child = people_services.create_pupil(
+        school=school, last_name='=HYPERLINK("http://evil.example","x")', first_name="@A1",
+        school_class=school_class,
+    )  # fmt: skip
+    assert terminal.sell(child, "INJ-1", menu.item["borscht"]).status_code == 200
+    accountant = verified_client(make_user(Role.ACCOUNTANT, school, language="en"))
+    month = f"{local_today():%Y-%m}"
+    # when the accountant downloads the month as CSV and XLSX
+    text = accountant.get(f"/canteen/free-meals/report.csv?month={month}").content.decode()
+    xlsx = accountant.get(f"/canteen/free-meals/report.xlsx?month={month}")
+    # then the CSV cell starts with a quote, so the spreadsheet shows it as text
+    rows = list(csv.reader(io.StringIO(text[1:]), delimiter=";"))
+    line = next(row for row in rows if row[0] == child.account_number)
+    assert line[1] == "'" + child.person.full_name
+    # and the XLSX cell is a text cell holding the name as it is
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet is not None
+    cell = next(row[1] for row in sheet.iter_rows() if row[0].value == child.account_number)
+    assert (cell.data_type, cell.value) == ("s", child.person.full_name)
+
+
+def test_a_blocked_pupils_free_meals_count_but_are_named_only_to_the_safety_roles(
+    terminal: Terminal, menu: Menu, first_grader: Pupil, school: School, make_user: Any
+) -> None:
+    from django.utils import timezone
+
+    from kezekshi.people.models import Person
+
+    # given a free lunch served, and then the child's data blocked at the parents' request
+    lunch_costs(school)
+    assert terminal.sell(first_grader, "BL-1", menu.item["borscht"]).status_code == 200
+    Person.objects.filter(pk=first_grader.person_id).update(blocked_at=timezone.now())
+    month = f"{local_today():%Y-%m}"
+
+    def texts(client: Any) -> dict[str, str]:
+        page = client.get(f"/canteen/free-meals/report/?month={month}")
+        csv_file = client.get(f"/canteen/free-meals/report.csv?month={month}")
+        xlsx = client.get(f"/canteen/free-meals/report.xlsx?month={month}")
+        assert {page.status_code, csv_file.status_code, xlsx.status_code} == {200}
+        sheet = load_workbook(io.BytesIO(xlsx.content)).active
+        assert sheet is not None
+        cells = " ".join(str(v) for row in sheet.iter_rows(values_only=True) for v in row)
+        return {
+            "page": page.content.decode(),
+            "csv": csv_file.content.decode("utf-8-sig"),
+            "xlsx": cells,
+        }
+
+    # when the accountant (not a safety role) reads the month
+    for kind, text in texts(verified_client(make_user(Role.ACCOUNTANT, school))).items():
+        # then the meal and its cost are there, the child is not
+        assert "Кішкентай" not in text and first_grader.account_number not in text, kind
+        assert "350" in text, kind
+    # and the school administrator (a safety role) sees the child marked, without account
+    admin = make_user(Role.SCHOOL_ADMIN, school, language="en")
+    for kind, text in texts(verified_client(admin)).items():
+        assert "Кішкентай Айым (blocked)" in text, kind
+        assert first_grader.account_number not in text, kind

