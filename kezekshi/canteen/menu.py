@@ -29,6 +29,7 @@ from kezekshi.canteen.models import (
     DishCategory,
     Meal,
     MenuItem,
+    Sale,
     SaleLine,
 )
 from kezekshi.canteen.money import is_money
@@ -194,8 +195,14 @@ def set_menu(
                 item.price = wanted[dish_id]
                 item.save(update_fields=["price"])
             continue
+        start, end = day_range(date)
         sold = SaleLine.objects.filter(
-            school=school, dish_id=dish_id, sale__sold_at__range=day_range(date)
+            school=school,
+            dish_id=dish_id,
+            meal=menu.meal,
+            sale__status=Sale.Status.SOLD,
+            sale__sold_at__gte=start,
+            sale__sold_at__lt=end,
         ).exists()
         if sold:
             raise ServiceError(

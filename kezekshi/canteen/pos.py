@@ -544,6 +544,27 @@ def _book_sale(
                     left=plain(left),
                 )
             warnings.append({"code": "daily_limit", "left": plain(left)})
+    if offline and wallet_amount > 0:
+        # The till should have kept to the pupil's offline allowance; past the school's
+        # offline limit the manager is told (the food is eaten: it is booked all the same).
+        limit = Decimal(free_meals.cached_settings(school_id).offline_limit)
+        offline_spent = (
+            Sale.objects.filter(
+                school_id=school_id,
+                pupil=pupil,
+                offline=True,
+                status=Sale.Status.SOLD,
+                sold_at__gte=day_range(day)[0],
+                sold_at__lt=day_range(day)[1],
+            )
+            .exclude(pk=sale.pk)
+            .aggregate(total=Sum("wallet_amount"))["total"]
+            or ZERO
+        ) + wallet_amount
+        if offline_spent > limit:
+            warnings.append(
+                {"code": "offline_limit", "limit": plain(limit), "spent": plain(offline_spent)}
+            )
 
     description = ", ".join(f"{item.dish.name_kk} ×{count}" for item, count in lines)[:300]
     revenue = ready.accounts[SystemAccount.Kind.REVENUE]
@@ -737,7 +758,8 @@ def void(
     """Cancel a whole sale: the wallet gets its part back, the free-meal fund its part, and
     the pupil may have today's free meal again. Needs a reason (``reason_required``);
     written to the audit log with the till; a second void of a voided sale changes
-    nothing. A terminal voids only its own sales (``not_found``).
+    nothing. A terminal voids only its own sales (``not_found``); a sale refunded in part
+    is not voided (``partly_refunded``, 409: refund the rest).
     """
     why = services._reason(reason)
     if device is not None and sale.device_id != device.pk:
@@ -747,6 +769,13 @@ def void(
         if row.status == Sale.Status.VOIDED:
             return row
         if row.charge_id is not None:
+            if LedgerTransaction.objects.filter(reverses_id=row.charge_id).exists():
+                raise ServiceError(
+                    "partly_refunded",
+                    _("Part of this sale was refunded already: refund the rest instead of "
+                      "voiding it."),
+                    status=409,
+                )  # fmt: skip
             services.void_sale(
                 sale=LedgerTransaction.objects.get(pk=row.charge_id),
                 reason=why,

@@ -115,6 +115,28 @@ def test_an_offline_sale_breaking_a_rule_changed_since_the_sync_is_booked_with_a
     assert result["sale"]["warnings"][0]["code"] == "allergen"
 
 
+def test_offline_sales_past_the_schools_offline_limit_are_booked_with_a_warning(
+    terminal: Terminal, menu: Menu, pupil: Pupil, funded: Wallet
+) -> None:
+    # given the school's offline limit of 1,000 ₸ a pupil a day, and a till that kept to
+    # it for the first plov (600 ₸) but not for the second
+    at = timezone.now() - dt.timedelta(minutes=30)
+    batch = {
+        "sales": [
+            offline_sale("L-1", pupil, at, menu.item["plov"]),
+            offline_sale("L-2", pupil, at + dt.timedelta(minutes=1), menu.item["plov"]),
+        ]
+    }
+    results = terminal.post("/offline-sales", batch).json()["results"]
+    # then both are booked (the food is eaten) and the second tells the manager why
+    assert [r["status"] for r in results] == ["booked", "booked"]
+    assert results[0]["sale"]["warnings"] == []
+    assert results[1]["sale"]["warnings"] == [
+        {"code": "offline_limit", "limit": "1000.00", "spent": "1200.00"}
+    ]
+    assert balance(funded) == Decimal("800.00")
+
+
 def test_an_offline_sale_that_cannot_be_booked_is_reported_not_dropped(
     terminal: Terminal, menu: Menu, pupil: Pupil, funded: Wallet
 ) -> None:

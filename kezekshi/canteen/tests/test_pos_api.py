@@ -237,6 +237,11 @@ def test_a_partial_refund_needs_a_reason_and_never_exceeds_the_sale(
     bad = terminal.post("/sales/P-1/refund", {**refund, "refund_id": "x", "amount": "1e3"})
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_amount"
     assert balance(funded) == Decimal("1400.00")
+    # Part of it was given back: the rest is refunded, the sale is not voided.
+    voided = terminal.post("/sales/P-1/void", {"reason": "wrong pupil"})
+    assert voided.status_code == 409 and voided.json()["code"] == "partly_refunded"
+    assert balance(funded) == Decimal("1400.00")
+    assert Sale.objects.get(external_id__endswith=":P-1").status == Sale.Status.SOLD
 
 
 def test_a_refund_at_a_terminal_is_audited_naming_the_till_and_the_device(
