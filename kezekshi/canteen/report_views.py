@@ -159,6 +159,25 @@ def topups(request: HttpRequest, fmt: str = HTML) -> HttpResponse:
 
 @staff_view(Perm.CANTEEN_REPORTS)
 @require_GET
+def offline(request: HttpRequest, fmt: str = HTML) -> HttpResponse:
+    """Offline sales booked although they broke a rule or left a debt."""
+    school = school_of(request)
+    first, last = _period(request)
+    report = reports.offline_checks(
+        school, first, last, show_blocked=sees_blocked(_user(request), school)
+    )
+    return _respond(
+        request,
+        report,
+        fmt=fmt,
+        template="canteen/reports/offline.html",
+        stem=_stem(first, last),
+        context={"first": first, "last": last},
+    )
+
+
+@staff_view(Perm.CANTEEN_REPORTS)
+@require_GET
 def balances(request: HttpRequest, fmt: str = HTML) -> HttpResponse:
     school = school_of(request)
     day = _date(request.GET.get("day")) or local_today()

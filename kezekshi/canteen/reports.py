@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -866,3 +867,88 @@ def _column_sums(rows: Iterable[list[Any]], *, start: int) -> list[Any]:
         values = row[start:]
         sums = list(values) if not sums else [a + b for a, b in zip(sums, values, strict=True)]
     return sums or [0, ZERO, 0, ZERO, ZERO]
+
+
+# --- 5. offline sales to check ------------------------------------------------------------
+
+
+def _warning_text(warning: dict[str, Any]) -> str:
+    code = warning.get("code")
+    if code == "allergen":
+        return _("contains an allergen of the pupil")
+    if code == "banned_item":
+        return _("an item the parents banned")
+    if code == "daily_limit":
+        return _("past the parents' daily limit (%(left)s ₸ was left)") % {
+            "left": tenge(Decimal(str(warning.get("left", "0"))))
+        }
+    if code == "offline_limit":
+        return _("past the school's offline limit (%(spent)s ₸ of %(limit)s ₸)") % {
+            "spent": tenge(Decimal(str(warning.get("spent", "0")))),
+            "limit": tenge(Decimal(str(warning.get("limit", "0")))),
+        }
+    return str(code)
+
+
+def offline_checks(school: School, first: dt.date, last: dt.date, *, show_blocked: bool) -> Report:
+    """The offline sales a manager must look at: booked although they broke a rule the
+    server knew (an allergen, a ban, the daily or the offline limit: the food was eaten
+    before the till could ask) or although the wallet could not cover them (the part not
+    covered is the wallet's debt). Names pupils: an audited read."""
+    start, end = _period(first, last)
+    sales = (
+        Sale.objects.filter(
+            school=school,
+            offline=True,
+            status=Sale.Status.SOLD,
+            sold_at__gte=start,
+            sold_at__lt=end,
+        )
+        .select_related("pupil__person", "device")
+        .order_by("sold_at", "pk")
+    )
+    table = Table(
+        "offline",
+        _("Offline sales to check"),
+        [
+            Column(_("Sold at"), TEXT, 17),
+            Column(_("Till"), TEXT, 18),
+            Column(_("Personal account"), TEXT, 14),
+            Column(_("Pupil"), TEXT, 28),
+            Column(_("Items"), TEXT, 36),
+            Column(_("From the balance, ₸"), MONEY, 14),
+            Column(_("Not covered, ₸"), MONEY, 14),
+            Column(_("What to check"), TEXT, 48),
+        ],
+        named=True,
+        empty=_("No offline sale in this period broke a rule or left a debt."),
+    )
+    for sale in sales:
+        answer = json.loads(sale.answer or "{}")
+        warnings = [_warning_text(w) for w in answer.get("warnings", [])]
+        if sale.shortfall > 0:
+            warnings.append(_("the balance did not cover it"))
+        if not warnings:
+            continue
+        items = ", ".join(
+            f"{line.get('name', '')} ×{line.get('quantity', 1)}" for line in answer.get("items", [])
+        )
+        account, name = pupil_cells(sale.pupil, show_blocked)
+        till = sale.device.name if sale.device is not None else _("cashier's page")
+        table.rows.append(
+            [
+                f"{sale.sold_at.astimezone(zone()):%d.%m.%Y %H:%M}",
+                till,
+                account,
+                name,
+                items,
+                _money(sale.wallet_amount),
+                _money(sale.shortfall),
+                "; ".join(warnings),
+            ]
+        )
+    if table.rows:
+        charged = sum((row[5] for row in table.rows), ZERO)
+        uncovered = sum((row[6] for row in table.rows), ZERO)
+        table.total = [_("Total"), "", "", "", "", charged, uncovered, ""]
+    return Report("offline", _("Offline sales to check"), period_name(first, last), [table])

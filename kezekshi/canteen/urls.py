@@ -42,5 +42,6 @@ urlpatterns = [
     *report_views.pages("reports/shift", report_views.shift, "report_shift"),
     *report_views.pages("reports/balances", report_views.balances, "report_balances"),
     *report_views.pages("reports/topups", report_views.topups, "report_topups"),
+    *report_views.pages("reports/offline", report_views.offline, "report_offline"),
     *report_views.pages("till/shift", report_views.my_shift, "till_shift"),
 ]

@@ -506,6 +506,46 @@ def test_a_blocked_pupil_is_one_unnamed_line_for_the_accountant_and_marked_for_t
     assert "Берік Дана" in shown and canteen.third.account_number not in shown
 
 
+def test_offline_sales_that_broke_a_rule_or_left_a_debt_are_listed_for_the_manager(
+    canteen: Canteen, accountant: Client, menu: Menu, make_user: Any
+) -> None:
+    from kezekshi.canteen import controls
+
+    # given the parents' ban of celery after the terminal's last sync, and the third pupil
+    # in debt; the terminal sold offline a borscht (celery) and a tea to them
+    admin = make_user(Role.SCHOOL_ADMIN, canteen.school, language="en")
+    controls.set_controls(pupil=canteen.pupil, by=admin, daily_limit=None, allergens=["celery"])
+    at = timezone.now() - dt.timedelta(minutes=20)
+    sales = [
+        {"txn_id": "OFF-A", "pupil_id": canteen.pupil.pk, "sold_at": at.isoformat(),
+         "items": [{"menu_item_id": menu.item["borscht"].pk, "quantity": 1}]},
+        {"txn_id": "OFF-D", "pupil_id": canteen.third.pk, "sold_at": at.isoformat(),
+         "items": [{"menu_item_id": menu.item["tea"].pk, "quantity": 1}]},
+    ]  # fmt: skip
+    assert canteen.terminal.post("/offline-sales", {"sales": sales}).json()["booked"] == 2
+    # when the accountant opens the offline sales to check
+    page = accountant.get("/canteen/reports/offline/", period(canteen)).content.decode()
+    # then both are there, with what to check; yesterday's offline plov that broke
+    # nothing is not
+    assert "contains an allergen of the pupil" in page
+    assert "the balance did not cover it" in page
+    assert canteen.pupil.account_number in page and canteen.third.account_number in page
+    report = reports.offline_checks(canteen.school, canteen.d1, canteen.today, show_blocked=False)
+    assert [row[5:7] for row in report.tables[0].rows] == [
+        [D("350.00"), D("0.00")],
+        [D("50.00"), D("50.00")],
+    ]
+    assert report.tables[0].total is not None and report.tables[0].total[5:7] == [
+        D("400.00"),
+        D("50.00"),
+    ]
+    exported = accountant.get("/canteen/reports/offline.csv", period(canteen))
+    rows = list(csv.reader(io.StringIO(exported.content.decode()[1:]), delimiter=";"))
+    assert len(rows) == 4  # the heading, two sales, the total
+    views = AuditEntry.objects.filter(details__list="canteen_report_offline")
+    assert sorted(views.values_list("action", flat=True)) == ["export", "view"]
+
+
 def test_the_cashier_sees_only_their_own_shift(canteen: Canteen, make_user: Any) -> None:
     client = verified_client(canteen.cashier)
     assert client.get("/canteen/reports/shift/").status_code == 403
@@ -531,7 +571,7 @@ def test_another_schools_admin_sees_nothing_of_this_school(
 ) -> None:
     elsewhere = make_school(prefix=2002, region_code="astana")
     client = verified_client(make_user(Role.SCHOOL_ADMIN, elsewhere, language="en"))
-    for url in ("sales", "shift", "balances", "topups"):
+    for url in ("sales", "shift", "balances", "topups", "offline"):
         for suffix in ("/", ".csv", ".xlsx"):
             response = client.get(f"/canteen/reports/{url}{suffix}", period(canteen, canteen.d3))
             assert response.status_code == 200, (url, suffix)
