@@ -3,6 +3,7 @@ and the checks ``manage.py canteen_verify`` runs over the whole ledger."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from kezekshi.canteen.models import (
     LedgerTransaction,
     Reconciliation,
     ReconciliationLine,
+    Sale,
     Wallet,
 )
 from kezekshi.canteen.money import CENT
@@ -36,6 +38,27 @@ def movements(wallet: Wallet, *, limit: int = 50) -> QuerySet[Entry]:
         .select_related("transaction")
         .order_by("-transaction__booked_at", "-id")[:limit]
     )
+
+
+def refundable(sales: Iterable[Sale]) -> dict[int, Decimal]:
+    """Per sale (by id): what may still be given back to the wallet — what it paid, less
+    the refunds and voids of it so far (0 when it paid nothing). Needs ``charge`` loaded."""
+    charged = {sale.pk: sale.charge for sale in sales}
+    reversed_ = dict(
+        LedgerTransaction.objects.filter(
+            reverses_id__in=[charge.pk for charge in charged.values() if charge is not None]
+        )
+        .order_by()
+        .values("reverses_id")
+        .annotate(total=Sum("amount"))
+        .values_list("reverses_id", "total")
+    )
+    return {
+        sale_id: max(ZERO, charge.amount - _tiyn(reversed_.get(charge.pk) or ZERO))
+        if charge is not None
+        else ZERO
+        for sale_id, charge in charged.items()
+    }
 
 
 def ledger_sum(wallet: Wallet) -> Decimal:

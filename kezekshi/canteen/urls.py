@@ -16,6 +16,7 @@ urlpatterns = [
     path("till/", pos_views.till, name="till"),
     path("till/sell/", pos_views.sell, name="till_sell"),
     path("till/sales/<int:sale_id>/void/", pos_views.void, name="till_void"),
+    path("till/sales/<int:sale_id>/refund/", pos_views.refund, name="till_refund"),
     path("people/<int:person_id>/photo/", pos_views.pupil_photo, name="pupil_photo"),
     # Dishes and menus.
     path("dishes/", menu_views.dishes, name="dishes"),
