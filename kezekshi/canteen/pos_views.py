@@ -7,10 +7,15 @@ pupil's photo, name, class, balance, today's free meal and the parents' rules, a
 today's menu as big buttons — dishes the child must not have are shown but cannot be
 added, and the server refuses them anyway. Each page carries a fresh transaction id,
 so a double tap on "Sell" sells once.
+
+The last sales are listed with a void (the whole sale) and a partial refund (part of
+what the wallet paid: a dish given back), each with a reason, for today's sales only;
+each refund form carries its own key, so a form sent twice refunds once.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -24,13 +29,17 @@ from django.views.decorators.http import require_GET, require_POST
 from kezekshi.accounts.decorators import staff_view
 from kezekshi.accounts.roles import Perm
 from kezekshi.canteen import controls as family
-from kezekshi.canteen import menu, pos
+from kezekshi.canteen import menu, pos, selectors
 from kezekshi.canteen.models import Allergen, Sale
-from kezekshi.canteen.money import tenge
+from kezekshi.canteen.money import BadAmount, parse_amount, tenge
 from kezekshi.core.errors import ServiceError
+from kezekshi.core.models import School
 from kezekshi.people.models import Pupil
 from kezekshi.portal.pages import school_of, school_page
 from kezekshi.privacy import audit
+
+# The key of a refund form: a UUID made with the page, as hex.
+_REFUND_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _kinds() -> list[tuple[str, str]]:
@@ -57,9 +66,7 @@ def _render(
         "kind": kind,
         "find": find,
         "error": error,
-        "recent": Sale.objects.filter(school=school, external_id__startswith="web:")
-        .select_related("pupil__person", "cashier")
-        .order_by("-sold_at", "-pk")[:10],
+        "recent": _recent(school),
         "allergen_names": dict(Allergen.choices),
     }
     if pupil is not None:
@@ -88,6 +95,27 @@ def _render(
         )
     status = error.status if error is not None else 200
     return school_page(request, "canteen/till.html", context, status=status)
+
+
+def _recent(school: School) -> list[dict[str, Any]]:
+    """The last sales made at the cashier page, each with what of it may still be refunded
+    today and its own refund form's key (a form sent twice refunds once)."""
+    sales = list(
+        Sale.objects.filter(school=school, external_id__startswith="web:")
+        .select_related("pupil__person", "cashier", "charge")
+        .order_by("-sold_at", "-pk")[:10]
+    )
+    left = selectors.refundable(sales)
+    today = menu.local_today()
+    return [
+        {
+            "sale": sale,
+            "today": menu.local_date(sale.sold_at) == today,
+            "refundable": left[sale.pk],
+            "refund_id": uuid.uuid4().hex,
+        }
+        for sale in sales
+    ]
 
 
 @staff_view(Perm.CANTEEN_SELL)
@@ -187,6 +215,57 @@ def void(request: HttpRequest, sale_id: int) -> HttpResponse:
         messages.error(request, str(exc.message))
     else:
         messages.success(request, _("The sale was voided and the money returned."))
+    return redirect("canteen:till")
+
+
+@staff_view(Perm.CANTEEN_SELL)
+@require_POST
+def refund(request: HttpRequest, sale_id: int) -> HttpResponse:
+    """Give back part of what the wallet paid for one of today's sales made at the cashier
+    page (a dish returned), with a reason. Who may, and which sales, as for a void. The
+    form's key (``refund_id``, made with the page) makes a resent form a replay."""
+    sale = get_object_or_404(
+        Sale.objects.select_related("pupil__person"),
+        pk=sale_id,
+        school=school_of(request),
+        external_id__startswith="web:",
+    )
+    if menu.local_date(sale.sold_at) != menu.local_today():
+        messages.error(request, _("Only today's sales can be refunded at the till."))
+        return redirect("canteen:till")
+    refund_id = request.POST.get("refund_id", "")
+    if not _REFUND_ID.fullmatch(refund_id):
+        messages.error(request, _("The form has expired. Open the page again."))
+        return redirect("canteen:till")
+    try:
+        amount = parse_amount(request.POST.get("amount", "").strip().replace(",", "."))
+    except BadAmount:
+        messages.error(
+            request, _("The amount must be positive, in tenge with at most 2 decimal places.")
+        )
+        return redirect("canteen:till")
+    try:
+        pos.refund(
+            sale=sale,
+            amount=amount,
+            reason=request.POST.get("reason", ""),
+            refund_id=refund_id,
+            by=request.user,  # type: ignore[arg-type]
+            request=request,
+        )
+    except ServiceError as exc:
+        text = str(exc.message)
+        if "refundable" in exc.extra:
+            text += " " + _("At most %(amount)s ₸ can still be refunded.") % {
+                "amount": tenge(Decimal(exc.extra["refundable"]))
+            }
+        messages.error(request, text)
+    else:
+        messages.success(
+            request,
+            _("%(amount)s ₸ returned to the balance of %(name)s.")
+            % {"amount": tenge(amount), "name": sale.pupil.person.full_name},
+        )
     return redirect("canteen:till")
 
 

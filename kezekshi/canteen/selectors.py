@@ -3,6 +3,7 @@ and the checks ``manage.py canteen_verify`` runs over the whole ledger."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -14,11 +15,12 @@ from kezekshi.canteen.models import (
     LedgerTransaction,
     Reconciliation,
     ReconciliationLine,
+    Sale,
     Wallet,
 )
 from kezekshi.canteen.money import CENT
 from kezekshi.core.models import School
-from kezekshi.people.models import Pupil
+from kezekshi.people.models import Pupil, SchoolClass
 
 MONEY_FIELD = DecimalField(max_digits=14, decimal_places=2)
 # SQLite keeps decimals as binary floats: a balance of 0 may be stored a hair below it.
@@ -36,6 +38,138 @@ def movements(wallet: Wallet, *, limit: int = 50) -> QuerySet[Entry]:
         .select_related("transaction")
         .order_by("-transaction__booked_at", "-id")[:limit]
     )
+
+
+def statement(wallet: Wallet) -> QuerySet[Entry]:
+    """Every entry of the wallet, newest booking first (the order of ``movements``)."""
+    return (
+        Entry.objects.filter(school_id=wallet.school_id, wallet=wallet)
+        .select_related("transaction")
+        .order_by("-transaction__booked_at", "-id")
+    )
+
+
+def with_balances(wallet: Wallet, entries: Sequence[Entry]) -> list[tuple[Entry, Decimal]]:
+    """``entries`` (consecutive lines of ``statement``) with the balance after each.
+
+    One sum: the entries booked up to the first of them (in the statement's order), so a
+    page of a long statement costs the same as the first. An offline sale booked at the
+    time it was sold shows the balance as of that time, as the ledger counts it.
+    """
+    if not entries:
+        return []
+    first = entries[0]
+    booked_at = first.transaction.booked_at
+    up_to_first = Entry.objects.filter(school_id=wallet.school_id, wallet=wallet).filter(
+        Q(transaction__booked_at__lt=booked_at)
+        | Q(transaction__booked_at=booked_at, id__lte=first.pk)
+    )
+    after = _tiyn(up_to_first.aggregate(total=Sum("amount"))["total"] or ZERO)
+    lines = []
+    for entry in entries:
+        lines.append((entry, after))
+        after -= entry.amount
+    return lines
+
+
+def _starts(field: str, word: str) -> Q:
+    """Case-insensitive "starts with" that also works for Kazakh and Russian names on
+    SQLite, whose LIKE folds the case of Latin letters only (as ``audit_log`` does)."""
+    found = Q()
+    for spelling in {word, word.lower(), word.capitalize(), word.upper()}:
+        found |= Q(**{f"{field}__istartswith": spelling})
+    return found
+
+
+def wallets_of(
+    school: School, *, school_class: SchoolClass | None = None, search: str = ""
+) -> QuerySet[Pupil]:
+    """The pupils studying here now and everyone with a wallet, with their wallets (if
+    any) loaded; by class and name. See ``WalletRow`` for what a list shows of each.
+
+    ``search``: digits are the start of a personal account number; words, the start of
+    the last, first or middle name (each word must match one of them).
+    """
+    pupils = (
+        Pupil.objects.filter(school=school)
+        .filter(Q(is_active=True) | Q(wallet__isnull=False))
+        .select_related("person", "school_class", "wallet")
+    )
+    if school_class is not None:
+        pupils = pupils.filter(school_class=school_class)
+    words = search.split()
+    if len(words) == 1 and words[0].isdecimal():
+        pupils = pupils.filter(account_number__startswith=words[0])
+    else:
+        for word in words:
+            pupils = pupils.filter(
+                _starts("person__last_name", word)
+                | _starts("person__first_name", word)
+                | _starts("person__patronymic", word)
+            )
+    return pupils.order_by(
+        F("school_class__grade").asc(nulls_last=True),
+        F("school_class__letter").asc(nulls_last=True),
+        "person__last_name",
+        "person__first_name",
+        "pk",
+    )
+
+
+@dataclass(frozen=True)
+class WalletRow:
+    """A pupil's line in the list of wallets: no wallet yet is 0 and no overdraft."""
+
+    pupil: Pupil
+    balance: Decimal
+    overdraft: Decimal
+
+    @property
+    def debt(self) -> Decimal:
+        """What the wallet owes below zero (0 when it does not)."""
+        return -self.balance if self.balance < -HALF_TIYN else ZERO
+
+    @property
+    def below_floor(self) -> bool:
+        """Below the overdraft: purchases are stopped until a top-up covers the debt."""
+        return self.balance < -self.overdraft - HALF_TIYN
+
+
+def wallet_rows(pupils: Iterable[Pupil]) -> list[WalletRow]:
+    """``WalletRow`` of each of ``pupils`` (from ``wallets_of``, wallets loaded)."""
+    rows = []
+    for pupil in pupils:
+        # A missing reverse one-to-one raises a subclass of AttributeError.
+        wallet: Wallet | None = getattr(pupil, "wallet", None)
+        rows.append(
+            WalletRow(
+                pupil=pupil,
+                balance=wallet.balance if wallet is not None else ZERO,
+                overdraft=wallet.overdraft_limit if wallet is not None else ZERO,
+            )
+        )
+    return rows
+
+
+def refundable(sales: Iterable[Sale]) -> dict[int, Decimal]:
+    """Per sale (by id): what may still be given back to the wallet — what it paid, less
+    the refunds and voids of it so far (0 when it paid nothing). Needs ``charge`` loaded."""
+    charged = {sale.pk: sale.charge for sale in sales}
+    reversed_ = dict(
+        LedgerTransaction.objects.filter(
+            reverses_id__in=[charge.pk for charge in charged.values() if charge is not None]
+        )
+        .order_by()
+        .values("reverses_id")
+        .annotate(total=Sum("amount"))
+        .values_list("reverses_id", "total")
+    )
+    return {
+        sale_id: max(ZERO, charge.amount - _tiyn(reversed_.get(charge.pk) or ZERO))
+        if charge is not None
+        else ZERO
+        for sale_id, charge in charged.items()
+    }
 
 
 def ledger_sum(wallet: Wallet) -> Decimal:

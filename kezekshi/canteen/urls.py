@@ -2,7 +2,14 @@
 
 from django.urls import path
 
-from kezekshi.canteen import free_meal_views, menu_views, pos_views, report_views, views
+from kezekshi.canteen import (
+    free_meal_views,
+    menu_views,
+    pos_views,
+    report_views,
+    views,
+    wallet_views,
+)
 
 app_name = "canteen"
 urlpatterns = [
@@ -12,10 +19,14 @@ urlpatterns = [
         views.reconciliation,
         name="reconciliation",
     ),
+    # Pupils' wallets: balances, statements, overdrafts.
+    path("wallets/", wallet_views.wallets, name="wallets"),
+    path("wallets/<int:pupil_id>/", wallet_views.wallet, name="wallet"),
     # The till (cashier's page).
     path("till/", pos_views.till, name="till"),
     path("till/sell/", pos_views.sell, name="till_sell"),
     path("till/sales/<int:sale_id>/void/", pos_views.void, name="till_void"),
+    path("till/sales/<int:sale_id>/refund/", pos_views.refund, name="till_refund"),
     path("people/<int:person_id>/photo/", pos_views.pupil_photo, name="pupil_photo"),
     # Dishes and menus.
     path("dishes/", menu_views.dishes, name="dishes"),

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.utils import translation
-from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
@@ -18,7 +16,7 @@ from kezekshi.accounts.roles import Role
 from kezekshi.conftest import PASSWORD
 from kezekshi.core.models import School
 from kezekshi.e2e.conftest import MOTHER_PHONE, SCREENSHOTS
-from kezekshi.e2e.helpers import sign_in, translated
+from kezekshi.e2e.helpers import sign_in, totp_now, translated
 from kezekshi.people import services as people_services
 from kezekshi.people.models import Guardianship, Pupil, SchoolClass
 
@@ -33,12 +31,6 @@ def t(msgid: str, **params: Any) -> str:
 def school_name(school: School, language: str = LANGUAGE) -> str:
     with translation.override(language):
         return school.name
-
-
-def totp_now(secret: str, drift: int = 0) -> str:
-    """The code an authenticator app shows now for the base32 ``secret`` (as on the page)."""
-    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
-    return f"{totp(key, drift=drift):06d}"
 
 
 def path_of(page: Page) -> str:

@@ -4,12 +4,11 @@ tapped."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
 from playwright.sync_api import Page, expect
 
 from kezekshi.access.models import Credential
@@ -18,7 +17,6 @@ from kezekshi.accounts.roles import Role
 from kezekshi.canteen import controls, services
 from kezekshi.canteen.models import PaymentProvider, Sale, Wallet
 from kezekshi.canteen.tests.conftest import make_menu, make_provider, top_up
-from kezekshi.canteen.triggers import drop_ledger_triggers
 from kezekshi.conftest import PASSWORD
 from kezekshi.core.models import School
 from kezekshi.e2e.conftest import SCREENSHOTS
@@ -31,15 +29,6 @@ LANGUAGE = "kk"
 
 def t(msgid: str) -> str:
     return translated(LANGUAGE, msgid)
-
-
-@pytest.fixture
-def ledger_flushable() -> Iterator[None]:
-    """The live server's test ends with a flush, which the ledger's append-only triggers
-    refuse: lift them for it (as the canteen tests' conftest does)."""
-    yield
-    with connection.cursor() as cursor:
-        drop_ledger_triggers(connection, cursor)
 
 
 def test_the_cashier_identifies_by_a_typed_card_adds_dishes_and_sells(

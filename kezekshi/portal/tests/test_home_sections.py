@@ -35,10 +35,12 @@ def test_each_role_sees_the_links_it_may_follow(
 @pytest.mark.parametrize(
     ("role", "shown", "hidden"),
     [
-        (Role.CASHIER, ["canteen:till", "canteen:menu"], ["canteen:reconciliations"]),
+        (Role.CASHIER, ["canteen:till", "canteen:menu"],
+         ["canteen:reconciliations", "canteen:wallets"]),
         (Role.ACCOUNTANT, ["canteen:reconciliations", "canteen:free_meal_report"],
-         ["canteen:till"]),
-        (Role.GUARD, [], ["canteen:till", "canteen:reconciliations"]),
+         ["canteen:till", "canteen:wallets"]),
+        (Role.SCHOOL_ADMIN, ["canteen:wallets", "canteen:settings", "canteen:till"], []),
+        (Role.GUARD, [], ["canteen:till", "canteen:reconciliations", "canteen:wallets"]),
     ],
 )  # fmt: skip
 def test_the_canteen_links_go_to_the_roles_that_use_them_once(
