@@ -71,7 +71,11 @@ def insert(objs: Sequence[_Model], *, fields: Sequence[str] | None = None) -> Se
 
 
 def insert_rows(
-    model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    ignore_conflicts: bool = False,
 ) -> list[int]:
     """INSERT rows given as tuples of the values of ``fields`` (attnames: ``person_id``)
     and return their primary keys, in order. Every other column takes its default,
@@ -103,7 +107,7 @@ def insert_rows(
     params = _prepared(rows, given, connection)
     if fixed:
         params = [(*row, *fixed) for row in params]
-    return _write(model, columns, params, connection)
+    return _write(model, columns, params, connection, ignore_conflicts=ignore_conflicts)
 
 
 def _write(
@@ -111,8 +115,11 @@ def _write(
     columns: Sequence[Any],
     params: Sequence[Sequence[Any]],
     connection: Any,
+    *,
+    ignore_conflicts: bool = False,
 ) -> list[int]:
-    """One INSERT of ``params`` (driver-ready rows of ``columns``); the new ids in order."""
+    """One INSERT of ``params`` (driver-ready rows of ``columns``); the new ids in order
+    (none when ``ignore_conflicts``: some rows may not have been written)."""
     meta = model._meta
     quote = connection.ops.quote_name
     names = ", ".join(quote(str(field.column)) for field in columns)
@@ -120,21 +127,29 @@ def _write(
         # One statement: each column goes as one array parameter, unnested into rows
         # (RETURNING gives the ids in the order of the arrays, as bulk_create relies on).
         arrays = ", ".join(f"%b::{_array_type(field, connection)}" for field in columns)
+        tail = (
+            "ON CONFLICT DO NOTHING"
+            if ignore_conflicts
+            else f"RETURNING {quote(str(meta.pk.column))}"  # type: ignore[union-attr]
+        )
         rows = _postgres(
             connection,
             f"INSERT INTO {quote(meta.db_table)} ({names}) "  # noqa: S608
-            f"SELECT * FROM unnest({arrays}) RETURNING {quote(str(meta.pk.column))}",  # type: ignore[union-attr]
+            f"SELECT * FROM unnest({arrays}) {tail}",
             [list(column) for column in zip(*params, strict=True)],
         )
-        return [row[0] for row in rows]
+        return [] if ignore_conflicts else [row[0] for row in rows]
     with connection.cursor() as cursor:
         # SQLite has one writer at a time and this transaction holds the lock: the rows of
         # one statement get consecutive ids ending at the last one.
         marks = ", ".join(["%s"] * len(columns))
+        verb = "INSERT OR IGNORE" if ignore_conflicts else "INSERT"
         cursor.executemany(
-            f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES ({marks})",  # noqa: S608
+            f"{verb} INTO {quote(meta.db_table)} ({names}) VALUES ({marks})",
             params,
         )
+        if ignore_conflicts:
+            return []
         cursor.execute("SELECT last_insert_rowid()")
         last = cursor.fetchone()[0]
         return list(range(last - len(params) + 1, last + 1))

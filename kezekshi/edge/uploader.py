@@ -31,6 +31,7 @@ from django.utils import timezone
 from kezekshi.access.device_auth import signed_headers
 from kezekshi.access.ingest import MAX_BATCH
 from kezekshi.access.models import AccessEvent, Credential, DailyAttendance, Device
+from kezekshi.core import bulk
 from kezekshi.devices.models import PendingTerminal, Protocol
 from kezekshi.edge import mirror, relay
 from kezekshi.edge.models import MirrorState, UploadedEvent
@@ -269,17 +270,17 @@ def upload_once(
                 continue
             answered += list(zip(share, answer["batches"], strict=True))
     now = timezone.now()
-    done: list[UploadedEvent] = []
+    done: list[tuple[int, str, dt.datetime]] = []  # (event, refused with, answered at)
     for chunk, reply in answered:
         result.sent += len(chunk)
         if "error" in reply:  # the whole batch refused (a device the server does not know)
             code = str(reply["error"].get("code", "refused"))[:40]
-            done += [UploadedEvent(event_id=e["pk"], refused=code, answered_at=now) for e in chunk]
+            done += [(e["pk"], code, now) for e in chunk]
             result.refused += len(chunk)
             continue
         for event, outcome in zip(chunk, reply["results"], strict=True):
             if outcome["status"] == "stored":
-                done.append(UploadedEvent(event_id=event["pk"], answered_at=now))
+                done.append((event["pk"], "", now))
                 result.stored += 1
                 continue
             code = str(outcome.get("error", {}).get("code", "refused"))[:40]
@@ -287,10 +288,12 @@ def upload_once(
                 result.retry += 1
                 continue
             logger.warning("The server refused pass %s for good: %s", event["pk"], outcome)
-            done.append(UploadedEvent(event_id=event["pk"], refused=code, answered_at=now))
+            done.append((event["pk"], code, now))
             result.refused += 1
     with transaction.atomic():
-        UploadedEvent.objects.bulk_create(done, ignore_conflicts=True)
+        bulk.insert_rows(
+            UploadedEvent, ("event_id", "refused", "answered_at"), done, ignore_conflicts=True
+        )
     if failure is not None:
         if not answered:
             raise failure

@@ -117,3 +117,17 @@ def test_update_rows_writes_by_primary_key(device: Device) -> None:
     rows = dict(AccessEvent.objects.values_list("record_no", "reason"))
     assert rows == {"r1": "moved", "r2": "ok", "r3": "ok"}
     assert AccessEvent.objects.get(pk=events[0].pk).occurred_at == later
+
+
+def test_rows_that_clash_are_skipped_when_asked(device: Device) -> None:
+    fields = ("school_id", "device_id", "record_no", "direction", "occurred_at", "allowed")
+    at = dt.datetime(2025, 12, 1, 3, 0, tzinfo=dt.UTC)
+    with transaction.atomic():
+        bulk.insert_rows(AccessEvent, fields, [(device.school_id, device.pk, "a", "in", at, True)])
+        again = [
+            (device.school_id, device.pk, "a", "out", at, False),  # clashes: skipped
+            (device.school_id, device.pk, "b", "out", at, False),
+        ]
+        assert bulk.insert_rows(AccessEvent, fields, again, ignore_conflicts=True) == []
+    rows = dict(AccessEvent.objects.values_list("record_no", "direction"))
+    assert rows == {"a": "in", "b": "out"}
