@@ -15,17 +15,22 @@ from django.shortcuts import get_object_or_404
 
 from kezekshi.accounts.decorators import staff_view
 from kezekshi.accounts.roles import Perm
-from kezekshi.canteen import selectors
+from kezekshi.canteen import reports, selectors
 from kezekshi.canteen.models import Reconciliation
 from kezekshi.portal.pages import school_of, school_page
 from kezekshi.privacy import audit
+from kezekshi.privacy.blocking import sees_blocked
 
 
 @staff_view(Perm.CANTEEN_REPORTS)
 def reconciliations(request: HttpRequest) -> HttpResponse:
     school = school_of(request)
     page = Paginator(selectors.reconciliations_for(school), 50).get_page(request.GET.get("page"))
-    in_debt = list(selectors.wallets_in_debt(school)[:200])
+    shows_blocked = sees_blocked(request.user, school)  # type: ignore[arg-type]
+    in_debt = [
+        (wallet, *reports.pupil_cells(wallet.pupil, shows_blocked))
+        for wallet in selectors.wallets_in_debt(school)[:200]
+    ]
     if in_debt:
         # Names of pupils are shown: a read of personal data like any list of names.
         audit.record_list(request=request, what="canteen_wallets_in_debt", shown=len(in_debt))
