@@ -432,8 +432,9 @@ def _credential_with_holder(*, school_id: int, kind: str, value: str) -> Credent
     with connection.cursor() as cursor:
         raw = connection.connection
         if connection.vendor == "postgresql" and raw.prepare_threshold is not None:
-            # Prepared once per connection: PostgreSQL plans the joins once, not at
-            # every decision (Django's cursors bind on the client and never prepare).
+            # Prepared at once on each connection: PostgreSQL plans the joins once, not
+            # at every decision (Django's cursors prepare only from the fifth run, and
+            # never when DATABASE_SERVER_SIDE_BINDING=0).
             import psycopg
 
             with connection.wrap_database_errors, psycopg.Cursor(raw) as prepared:

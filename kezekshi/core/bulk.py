@@ -276,8 +276,9 @@ def update_rows(
 
 def _postgres(connection: Any, sql: str, arrays: list[list[Any]]) -> list[tuple[Any, ...]]:
     """Run ``sql`` with its arrays bound on the server in binary (``%b``), in the
-    caller's transaction; the rows it returns. Django's cursors bind on the client, which
-    quotes every element of every array in Python: three times the cost of the INSERT."""
+    caller's transaction; the rows it returns. Django's cursors bind ``%s`` in text (or on
+    the client, with DATABASE_SERVER_SIDE_BINDING=0), which writes every element of every
+    array out in Python: three times the cost of the INSERT."""
     import psycopg
 
     connection.ensure_connection()
@@ -303,8 +304,8 @@ class Among(Lookup):  # type: ignore[type-arg]
         if not values:
             return "1 = 0", []
         if connection.vendor == "postgresql":
-            # One array literal, cast: Django's cursors bind on the client, where psycopg
-            # quotes a Python list element by element, a tenth of the upload's time.
+            # One array literal, cast: psycopg writes a Python list out element by element
+            # (a tenth of an upload's time), bound on the client or in text alike.
             array_type = f"{self.lhs.output_field.db_type(connection)}[]"
             return f"{lhs} = ANY(%s::{array_type})", [*lhs_params, _array_literal(values)]
         sql = f"{lhs} IN (SELECT value FROM json_each(%s))"  # noqa: S608
