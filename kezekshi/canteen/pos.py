@@ -212,6 +212,30 @@ def _pupil_by_credential(*, school_id: int, kind: str, value: str) -> Pupil:
     return pupil
 
 
+def photo_to_show(*, school_id: int, **lookup: Any) -> Pupil | None:
+    """The pupil (found by ``lookup``: ``pk`` or ``person_id``) whose photo a till may show,
+    so that whoever sells sees the card is the child's own; None for anyone else.
+
+    Only a pupil of this school who studies here now, whose data are not blocked (the
+    canteen shows a blocked child without a photo), with a photo on file: not a pupil who
+    left, not another school's, not a guardian or staff member.
+
+    The photo needs no consent of its own: the consent ledger has none for photos (its
+    kinds are processing and the biometric ones), and a photo a person looks at is
+    ``photo`` data, not biometric (``privacy.datamap``: the till's use ``canteen.pos``
+    lists it, as the guard's ``access.doors`` does). The guard's screen shows the photo on
+    file by the same rule (``portal.photo_views``), with no check of ``biometric_state``,
+    which is about matching templates.
+    """
+    return (
+        Pupil.objects.select_related("person")
+        .filter(school_id=school_id, is_active=True, person__blocked_at__isnull=True, **lookup)
+        .exclude(person__photo="")
+        .order_by()
+        .first()
+    )
+
+
 def _lang() -> str:
     return (get_language() or "kk")[:2]
 

@@ -272,12 +272,21 @@ def refund(request: HttpRequest, sale_id: int) -> HttpResponse:
 @staff_view(Perm.CANTEEN_SELL)
 @require_GET
 def pupil_photo(request: HttpRequest, person_id: int) -> FileResponse:
-    """The pupil's photo on the cashier's screen, to see the card is the child's own."""
-    pupil = get_object_or_404(
-        Pupil.objects.select_related("person"), person_id=person_id, school=school_of(request)
-    )
-    if not pupil.person.photo:
+    """The pupil's photo on the cashier's screen, to see the card is the child's own: only
+    a pupil studying here now whose data are not blocked (``pos.photo_to_show``); anyone
+    else is 404. Showing it is a read of the child's data, audited as the look-up is."""
+    school = school_of(request)
+    pupil = pos.photo_to_show(school_id=school.pk, person_id=person_id)
+    if pupil is None:
         raise Http404
+    audit.record(
+        action=audit.Action.VIEW,
+        actor=request.user,  # type: ignore[arg-type]
+        school=school,
+        person=pupil.person,
+        target=f"canteen:photo:{pupil.pk}",
+        request=request,
+    )
     response = FileResponse(pupil.person.photo.open("rb"), content_type="image/jpeg")
     response["Cache-Control"] = "private, max-age=300"
     return response

@@ -1,0 +1,120 @@
+"""The till and the pupils' data: whose photo the cashier's page shows and who sees which
+of the last sales (given / when / then)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from django.test import Client
+from django.utils import timezone
+
+from kezekshi.accounts.models import User
+from kezekshi.accounts.roles import Role
+from kezekshi.conftest import verified_client
+from kezekshi.core.models import School
+from kezekshi.devices.simulator.hikvision import tiny_jpeg
+from kezekshi.people import services as people_services
+from kezekshi.people.models import Person, Pupil
+from kezekshi.privacy.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cashier_user(school: School, make_user: Any) -> User:
+    return make_user(Role.CASHIER, school, language="en")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def cashier(cashier_user: User) -> Client:
+    return verified_client(cashier_user)
+
+
+def give_photo(person: Person) -> bytes:
+    picture = tiny_jpeg()
+    person.photo.save("face.jpg", ContentFile(picture), save=True)
+    return picture
+
+
+def photo_of(client: Client, person: Person) -> Any:
+    return client.get(f"/canteen/people/{person.pk}/photo/")
+
+
+def body_of(response: Any) -> bytes:
+    body = b"".join(response.streaming_content)
+    response.close()
+    return body
+
+
+# --- the pupil's photo --------------------------------------------------------------------
+
+
+def test_the_till_shows_the_photo_of_a_pupil_studying_here_and_the_view_is_audited(
+    cashier: Client, cashier_user: User, pupil: Pupil
+) -> None:
+    # given a pupil of this school with a photo on file
+    picture = give_photo(pupil.person)
+    # when the cashier's page shows it
+    response = photo_of(cashier, pupil.person)
+    # then the photo comes, never cached by proxies
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    assert response["Cache-Control"] == "private, max-age=300"
+    assert body_of(response) == picture
+    # and the read of the child's photo is in the school's audit log, as the look-up is
+    entry = AuditEntry.objects.get(target=f"canteen:photo:{pupil.pk}")
+    assert (entry.action, entry.actor_id, entry.person_id, entry.school_id) == (
+        "view",
+        cashier_user.pk,
+        pupil.person_id,
+        pupil.school_id,
+    )
+
+
+def test_the_till_shows_no_photo_of_a_pupil_who_left(cashier: Client, pupil: Pupil) -> None:
+    give_photo(pupil.person)
+    Pupil.objects.filter(pk=pupil.pk).update(
+        is_active=False, left_on=timezone.localdate() - dt.timedelta(days=30)
+    )
+    assert photo_of(cashier, pupil.person).status_code == 404
+    assert not AuditEntry.objects.filter(target__startswith="canteen:photo:").exists()
+
+
+def test_the_till_shows_no_photo_of_a_pupil_whose_data_are_blocked(
+    cashier: Client, pupil: Pupil
+) -> None:
+    give_photo(pupil.person)
+    Person.objects.filter(pk=pupil.person_id).update(blocked_at=timezone.now())
+    assert photo_of(cashier, pupil.person).status_code == 404
+    assert not AuditEntry.objects.filter(target__startswith="canteen:photo:").exists()
+
+
+def test_the_till_shows_no_photo_of_a_guardian_or_of_another_schools_pupil(
+    cashier: Client, pupil: Pupil, other_school: School
+) -> None:
+    # a guardian of the pupil, with a photo on file: a person of this school, not a pupil
+    father = people_services.add_guardian(
+        pupil=pupil, last_name="Сейтқали", first_name="Нұрлан", phone="+77015550101",
+        relation="father",
+    ).guardian.person  # fmt: skip
+    give_photo(father)
+    assert photo_of(cashier, father).status_code == 404
+    # a pupil of another school
+    stranger = people_services.create_pupil(
+        school=other_school, last_name="Басқа", first_name="Бала"
+    )
+    give_photo(stranger.person)
+    assert photo_of(cashier, stranger.person).status_code == 404
+    assert not AuditEntry.objects.filter(target__startswith="canteen:photo:").exists()
+
+
+def test_only_the_tills_staff_see_a_pupils_photo_at_the_till(
+    pupil: Pupil, school: School, make_user: Any
+) -> None:
+    give_photo(pupil.person)
+    for role in (Role.ACCOUNTANT, Role.CLASS_TEACHER, Role.LIBRARIAN):
+        client = verified_client(make_user(role, school))
+        assert photo_of(client, pupil.person).status_code == 403, role
