@@ -10,7 +10,9 @@ so a double tap on "Sell" sells once.
 
 The last sales are listed with a void (the whole sale) and a partial refund (part of
 what the wallet paid: a dish given back), each with a reason, for today's sales only;
-each refund form carries its own key, so a form sent twice refunds once.
+each refund form carries its own key, so a form sent twice refunds once. A cashier
+(``canteen.sell``) voids and refunds only their own sales; the canteen's manager
+(``canteen.manage``) any of the school's.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from kezekshi.accounts.decorators import staff_view
+from kezekshi.accounts.models import User
+from kezekshi.accounts.permissions import has_perm
 from kezekshi.accounts.roles import Perm
 from kezekshi.canteen import controls as family
 from kezekshi.canteen import menu, pos, selectors
@@ -194,13 +199,31 @@ def sell(request: HttpRequest) -> HttpResponse:
     return redirect("canteen:till")
 
 
+def _user(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def _manages(request: HttpRequest) -> bool:
+    """Whether the signed-in user manages the canteen (``canteen.manage``) here."""
+    return has_perm(_user(request), Perm.CANTEEN_MANAGE, school_of(request))
+
+
+def _changeable(request: HttpRequest) -> QuerySet[Sale]:
+    """The sales made at the cashier page that the signed-in user may void or refund: a
+    cashier (``canteen.sell``) their own, the canteen's manager (``canteen.manage``) any
+    of the school's. Only today's are changed (the views check the day)."""
+    sales = Sale.objects.filter(school=school_of(request), external_id__startswith="web:")
+    if not _manages(request):
+        sales = sales.filter(cashier=_user(request))
+    return sales
+
+
 @staff_view(Perm.CANTEEN_SELL)
 @require_POST
 def void(request: HttpRequest, sale_id: int) -> HttpResponse:
-    """Void one of today's sales made at the cashier page, with a reason."""
-    sale = get_object_or_404(
-        Sale, pk=sale_id, school=school_of(request), external_id__startswith="web:"
-    )
+    """Void one of today's sales made at the cashier page, with a reason: a cashier their
+    own, the canteen's manager any (another's sale is 404, as another school's)."""
+    sale = get_object_or_404(_changeable(request), pk=sale_id)
     if menu.local_date(sale.sold_at) != menu.local_today():
         messages.error(request, _("Only today's sales can be voided at the till."))
         return redirect("canteen:till")
@@ -224,12 +247,7 @@ def refund(request: HttpRequest, sale_id: int) -> HttpResponse:
     """Give back part of what the wallet paid for one of today's sales made at the cashier
     page (a dish returned), with a reason. Who may, and which sales, as for a void. The
     form's key (``refund_id``, made with the page) makes a resent form a replay."""
-    sale = get_object_or_404(
-        Sale.objects.select_related("pupil__person"),
-        pk=sale_id,
-        school=school_of(request),
-        external_id__startswith="web:",
-    )
+    sale = get_object_or_404(_changeable(request).select_related("pupil__person"), pk=sale_id)
     if menu.local_date(sale.sold_at) != menu.local_today():
         messages.error(request, _("Only today's sales can be refunded at the till."))
         return redirect("canteen:till")
