@@ -34,14 +34,14 @@ from kezekshi.accounts.models import User
 from kezekshi.accounts.permissions import has_perm
 from kezekshi.accounts.roles import Perm
 from kezekshi.canteen import controls as family
-from kezekshi.canteen import menu, pos, selectors
+from kezekshi.canteen import menu, pos, reports, selectors
 from kezekshi.canteen.models import Allergen, Sale
 from kezekshi.canteen.money import BadAmount, parse_amount, tenge
 from kezekshi.core.errors import ServiceError
-from kezekshi.core.models import School
 from kezekshi.people.models import Pupil
 from kezekshi.portal.pages import school_of, school_page
 from kezekshi.privacy import audit
+from kezekshi.privacy.blocking import sees_blocked
 
 # The key of a refund form: a UUID made with the page, as hex.
 _REFUND_ID = re.compile(r"[0-9a-f]{32}")
@@ -71,7 +71,7 @@ def _render(
         "kind": kind,
         "find": find,
         "error": error,
-        "recent": _recent(school),
+        "recent": _recent(request),
         "allergen_names": dict(Allergen.choices),
     }
     if pupil is not None:
@@ -102,25 +102,45 @@ def _render(
     return school_page(request, "canteen/till.html", context, status=status)
 
 
-def _recent(school: School) -> list[dict[str, Any]]:
-    """The last sales made at the cashier page, each with what of it may still be refunded
-    today and its own refund form's key (a form sent twice refunds once)."""
+def _recent(request: HttpRequest) -> list[dict[str, Any]]:
+    """The last sales made at the cashier page that the signed-in user may see — a
+    cashier their own, the canteen's manager (``canteen.manage``) the school's —, each
+    with what of it may still be refunded today and its own refund form's key (a form
+    sent twice refunds once).
+
+    A pupil whose data are blocked is named only to the safety roles, as in the reports
+    (``reports.pupil_cells``); others see the sale without the name. A list that names
+    pupils is a read of their data: written to the audit log.
+    """
+    school = school_of(request)
     sales = list(
-        Sale.objects.filter(school=school, external_id__startswith="web:")
+        _sales_of(request)
         .select_related("pupil__person", "cashier", "charge")
         .order_by("-sold_at", "-pk")[:10]
     )
+    show_blocked = sees_blocked(_user(request), school)
     left = selectors.refundable(sales)
     today = menu.local_today()
-    return [
-        {
-            "sale": sale,
-            "today": menu.local_date(sale.sold_at) == today,
-            "refundable": left[sale.pk],
-            "refund_id": uuid.uuid4().hex,
-        }
-        for sale in sales
-    ]
+    rows, named = [], 0
+    for sale in sales:
+        person = sale.pupil.person
+        if person.blocked_at is None:
+            name = f"{person.first_name} {person.last_name[:1]}."
+        else:
+            name = reports.pupil_cells(sale.pupil, show_blocked)[1]
+        named += person.blocked_at is None or show_blocked
+        rows.append(
+            {
+                "sale": sale,
+                "name": name,
+                "today": menu.local_date(sale.sold_at) == today,
+                "refundable": left[sale.pk],
+                "refund_id": uuid.uuid4().hex,
+            }
+        )
+    if named:
+        audit.record_list(request=request, what="canteen_till_sales", shown=named)
+    return rows
 
 
 @staff_view(Perm.CANTEEN_SELL)
@@ -208,10 +228,11 @@ def _manages(request: HttpRequest) -> bool:
     return has_perm(_user(request), Perm.CANTEEN_MANAGE, school_of(request))
 
 
-def _changeable(request: HttpRequest) -> QuerySet[Sale]:
-    """The sales made at the cashier page that the signed-in user may void or refund: a
-    cashier (``canteen.sell``) their own, the canteen's manager (``canteen.manage``) any
-    of the school's. Only today's are changed (the views check the day)."""
+def _sales_of(request: HttpRequest) -> QuerySet[Sale]:
+    """The sales made at the cashier page that the signed-in user may see, void and
+    refund: a cashier (``canteen.sell``) their own, the canteen's manager
+    (``canteen.manage``) any of the school's. Only today's are changed (the views check
+    the day)."""
     sales = Sale.objects.filter(school=school_of(request), external_id__startswith="web:")
     if not _manages(request):
         sales = sales.filter(cashier=_user(request))
@@ -223,7 +244,7 @@ def _changeable(request: HttpRequest) -> QuerySet[Sale]:
 def void(request: HttpRequest, sale_id: int) -> HttpResponse:
     """Void one of today's sales made at the cashier page, with a reason: a cashier their
     own, the canteen's manager any (another's sale is 404, as another school's)."""
-    sale = get_object_or_404(_changeable(request), pk=sale_id)
+    sale = get_object_or_404(_sales_of(request), pk=sale_id)
     if menu.local_date(sale.sold_at) != menu.local_today():
         messages.error(request, _("Only today's sales can be voided at the till."))
         return redirect("canteen:till")
@@ -247,7 +268,7 @@ def refund(request: HttpRequest, sale_id: int) -> HttpResponse:
     """Give back part of what the wallet paid for one of today's sales made at the cashier
     page (a dish returned), with a reason. Who may, and which sales, as for a void. The
     form's key (``refund_id``, made with the page) makes a resent form a replay."""
-    sale = get_object_or_404(_changeable(request).select_related("pupil__person"), pk=sale_id)
+    sale = get_object_or_404(_sales_of(request).select_related("pupil__person"), pk=sale_id)
     if menu.local_date(sale.sold_at) != menu.local_today():
         messages.error(request, _("Only today's sales can be refunded at the till."))
         return redirect("canteen:till")
