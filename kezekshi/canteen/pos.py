@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -266,18 +266,20 @@ class AtTill:
 
     @property
     def photo_url(self) -> str | None:
+        """The cashier's page's link to the photo (a staff session opens it)."""
         if not self.pupil.person.photo:
             return None
         return reverse("canteen:pupil_photo", args=[self.pupil.person_id])
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, *, photo_url: Callable[[Pupil], str]) -> dict[str, Any]:
+        """The terminal's answer; ``photo_url`` makes the link a terminal can open."""
         pupil, controls = self.pupil, self.controls
         return {
             "pupil_id": pupil.pk,
             "account": pupil.account_number,
             "name": pupil.person.full_name,
             "school_class": str(pupil.school_class or ""),
-            "photo_url": self.photo_url,
+            "photo_url": photo_url(pupil) if self.photo_url else None,
             "balance": plain(self.balance),
             "available": plain(self.available),
             "spent_today": plain(self.spent_today),

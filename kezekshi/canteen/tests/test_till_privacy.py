@@ -207,3 +207,11 @@ def test_a_blocked_pupils_sale_is_listed_without_a_name_except_to_the_safety_rol
     row = re.search(rf'<tr id="sale-{sale.pk}">.*?</tr>', listed(manager), re.S)
     assert row is not None
     assert f"{pupil.person.full_name} (blocked)" in row.group(0)
+
+
+def test_the_cashiers_page_keeps_the_staff_photo_link(
+    cashier: Client, pupil: Pupil, menu: Menu
+) -> None:
+    give_photo(pupil.person)
+    page = cashier.get("/canteen/till/", {"find": pupil.account_number, "kind": "account"})
+    assert f'<img src="/canteen/people/{pupil.person_id}/photo/"' in page.content.decode()
