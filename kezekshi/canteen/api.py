@@ -149,6 +149,7 @@ class IdentifyIn(Schema):
 
 class PupilOut(Schema):
     pupil_id: int
+    blocked: bool
     account: str
     name: str
     school_class: str
@@ -169,7 +170,9 @@ class PupilOut(Schema):
 @terminal_api
 def identify(request: HttpRequest, payload: IdentifyIn) -> dict[str, Any]:
     """By card UID (as the reader types it), QR pass, personal account, or a face
-    terminal's match (only where paying by face is on and the child's consent holds)."""
+    terminal's match (only where paying by face is on and the child's consent holds).
+    A child whose data are blocked is found (not by face) and shown with the minimum:
+    ``blocked``, no name, account, class or photo."""
     device = _terminal(request)
     pupil = pos.identify(
         school_id=device.school_id, kind=payload.credential_kind, value=payload.credential

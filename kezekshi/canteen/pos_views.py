@@ -4,9 +4,10 @@ The cashier (or a USB card reader, which types the card's number and Enter like 
 keyboard) fills in the one search box: a card UID, a QR pass's text or a personal
 account number; a face terminal's match is entered as "face". The page then shows the
 pupil's photo, name, class, balance, today's free meal and the parents' rules, and
-today's menu as big buttons — dishes the child must not have are shown but cannot be
-added, and the server refuses them anyway. Each page carries a fresh transaction id,
-so a double tap on "Sell" sells once.
+today's menu as big buttons (a child whose data are blocked: marked, without photo, and
+named only as the reports name them to this user) — dishes the child must not have are
+shown but cannot be added, and the server refuses them anyway. Each page carries a
+fresh transaction id, so a double tap on "Sell" sells once.
 
 The last sales are listed with a void (the whole sale) and a partial refund (part of
 what the wallet paid: a dish given back), each with a reason, for today's sales only;
@@ -76,6 +77,7 @@ def _render(
     }
     if pupil is not None:
         seen = pos.at_till(pupil)
+        context["shown"] = seen.shown(show_blocked=sees_blocked(_user(request), school))
         rows = []
         for item in menu.items_of_day(school.pk, menu.local_today()):
             why = family.refusal(seen.controls, [item.dish])
@@ -206,11 +208,12 @@ def sell(request: HttpRequest) -> HttpResponse:
     except ServiceError as exc:
         return _render(request, pupil=pupil, error=exc, wanted=wanted)
     sale = sold.sale
+    name = reports.pupil_cells(pupil, sees_blocked(_user(request), school))[1]
     messages.success(
         request,
         _("Sold to %(name)s: %(total)s ₸ (free meal %(free)s ₸). Balance: %(balance)s ₸.")
         % {
-            "name": pupil.person.full_name,
+            "name": name,
             "total": tenge(sale.total),
             "free": tenge(sale.free_amount),
             "balance": tenge(Decimal(sold.answer["balance"])),
@@ -300,10 +303,11 @@ def refund(request: HttpRequest, sale_id: int) -> HttpResponse:
             }
         messages.error(request, text)
     else:
+        name = reports.pupil_cells(sale.pupil, sees_blocked(_user(request), school_of(request)))
         messages.success(
             request,
             _("%(amount)s ₸ returned to the balance of %(name)s.")
-            % {"amount": tenge(amount), "name": sale.pupil.person.full_name},
+            % {"amount": tenge(amount), "name": name[1]},
         )
     return redirect("canteen:till")
 
