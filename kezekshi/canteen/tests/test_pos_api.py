@@ -501,8 +501,7 @@ def test_a_terminal_shows_the_photo_by_its_own_signed_link_and_the_read_is_audit
     assert response.status_code == 200
     assert response["Content-Type"] == "image/jpeg"
     assert response["Cache-Control"] == "private, max-age=300"
-    assert b"".join(response.streaming_content) == picture
-    response.close()
+    assert b"".join(response.streaming_content) == picture  # read to the end: closed
     # and showing it is in the school's audit log, naming the device
     entry = AuditEntry.objects.get(target=f"canteen:photo:{pupil.pk}")
     assert (entry.action, entry.actor_id, entry.person_id, entry.school_id) == (

@@ -50,9 +50,9 @@ def photo_of(client: Client, person: Person) -> Any:
 
 
 def body_of(response: Any) -> bytes:
-    body = b"".join(response.streaming_content)
-    response.close()
-    return body
+    """The streamed file; reading it to the end closes the response, as a server would
+    (closing it again would end the test's database connection)."""
+    return b"".join(response.streaming_content)
 
 
 # --- the pupil's photo --------------------------------------------------------------------
