@@ -21,7 +21,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema
@@ -148,6 +149,7 @@ class IdentifyIn(Schema):
 
 class PupilOut(Schema):
     pupil_id: int
+    blocked: bool
     account: str
     name: str
     school_class: str
@@ -168,7 +170,9 @@ class PupilOut(Schema):
 @terminal_api
 def identify(request: HttpRequest, payload: IdentifyIn) -> dict[str, Any]:
     """By card UID (as the reader types it), QR pass, personal account, or a face
-    terminal's match (only where paying by face is on and the child's consent holds)."""
+    terminal's match (only where paying by face is on and the child's consent holds).
+    A child whose data are blocked is found (not by face) and shown with the minimum:
+    ``blocked``, no name, account, class or photo."""
     device = _terminal(request)
     pupil = pos.identify(
         school_id=device.school_id, kind=payload.credential_kind, value=payload.credential
@@ -184,7 +188,45 @@ def identify(request: HttpRequest, payload: IdentifyIn) -> dict[str, Any]:
         details={"identified_by": payload.credential_kind, "device": device.pk},
         request=request,
     )
-    return pos.at_till(pupil).as_json()
+    return pos.at_till(pupil).as_json(photo_url=_photo_url)
+
+
+def _photo_url(pupil: Pupil) -> str:
+    """The terminal's own link to the pupil's photo (the staff page's needs a session)."""
+    return reverse("api:canteen_pupil_photo", kwargs={"pupil_id": pupil.pk})
+
+
+@pos_router.get(
+    "/pupils/{pupil_id}/photo",
+    response={200: None, 404: Error},
+    url_name="canteen_pupil_photo",
+    summary="The pupil's photo for the terminal's screen (JPEG)",
+    openapi_extra={
+        "responses": {200: {"description": "The photo", "content": {"image/jpeg": {"schema": {}}}}}
+    },
+)
+@terminal_api
+def pupil_photo(request: HttpRequest, pupil_id: int) -> FileResponse:
+    """The photo on file, so whoever sells sees the card is the child's own — with the
+    checks of the cashier's page (``pos.photo_to_show``): only a pupil of the terminal's
+    school who studies here now and whose data are not blocked; anyone else is
+    ``404 no_photo``. Each photo shown is written to the audit log, naming the device."""
+    device = _terminal(request)
+    pupil = pos.photo_to_show(school_id=device.school_id, pk=pupil_id)
+    if pupil is None:
+        raise NotFound("no_photo", _("There is no photo of this pupil to show."))
+    audit.record(
+        action=audit.Action.VIEW,
+        actor=None,
+        school=device.school,
+        person=pupil.person,
+        target=f"canteen:photo:{pupil.pk}",
+        details={"device": device.pk},
+        request=request,
+    )
+    response = FileResponse(pupil.person.photo.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
 
 
 class LineIn(Schema):

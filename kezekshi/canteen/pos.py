@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -53,7 +53,7 @@ from kezekshi.access import decisions
 from kezekshi.access.models import Credential, Device
 from kezekshi.accounts.models import User
 from kezekshi.canteen import controls as family
-from kezekshi.canteen import free_meals, lock_objects, services
+from kezekshi.canteen import free_meals, lock_objects, reports, services
 from kezekshi.canteen.menu import day_range, local_date, local_today, zone
 from kezekshi.canteen.models import (
     ZERO,
@@ -131,9 +131,13 @@ def identify(*, school_id: int, kind: str, value: str) -> Pupil:
     A face is used only when the school turned paying by face on
     (``CANTEEN_FACE_IDENTIFICATION``) and the child's biometric consent holds now; it is
     never processed otherwise (``face_identification_off``, ``biometric_consent_missing``,
-    403). Raises ``unknown_credential`` / ``unknown_account`` (404),
-    ``credential_blocked`` (403), ``not_a_pupil`` (404), ``pupil_blocked`` (403: the
-    child's data are blocked), ``not_studying`` (422).
+    403; a child whose data are blocked is never identified by face). Raises
+    ``unknown_credential`` / ``unknown_account`` (404), ``credential_blocked`` (403),
+    ``not_a_pupil`` (404), ``not_studying`` (422).
+
+    A child whose data are blocked is found by card, QR or account all the same: the
+    child must eat (docs/privacy.md, "Canteen"); the till shows them with the minimum
+    (``AtTill.shown``).
     """
     text = (value or "").strip()
     if kind == "account":
@@ -212,18 +216,48 @@ def _pupil_by_credential(*, school_id: int, kind: str, value: str) -> Pupil:
     return pupil
 
 
+def photo_to_show(*, school_id: int, **lookup: Any) -> Pupil | None:
+    """The pupil (found by ``lookup``: ``pk`` or ``person_id``) whose photo a till may show,
+    so that whoever sells sees the card is the child's own; None for anyone else.
+
+    Only a pupil of this school who studies here now, whose data are not blocked (the
+    canteen shows a blocked child without a photo), with a photo on file: not a pupil who
+    left, not another school's, not a guardian or staff member.
+
+    The photo needs no consent of its own: the consent ledger has none for photos (its
+    kinds are processing and the biometric ones), and a photo a person looks at is
+    ``photo`` data, not biometric (``privacy.datamap``: the till's use ``canteen.pos``
+    lists it, as the guard's ``access.doors`` does). The guard's screen shows the photo on
+    file by the same rule (``portal.photo_views``), with no check of ``biometric_state``,
+    which is about matching templates.
+    """
+    return (
+        Pupil.objects.select_related("person")
+        .filter(school_id=school_id, is_active=True, person__blocked_at__isnull=True, **lookup)
+        .exclude(person__photo="")
+        .order_by()
+        .first()
+    )
+
+
 def _lang() -> str:
     return (get_language() or "kk")[:2]
 
 
 def check_may_buy(pupil: Pupil) -> None:
-    if pupil.person.blocked_at is not None:
-        raise Forbidden(
-            "pupil_blocked",
-            _("This child's data are blocked: the till cannot serve them by account."),
-        )
+    """Only a pupil who studies here now buys (``not_studying``, 422). Blocking does not
+    stop it: sales and free meals go on for a child whose data are blocked."""
     if not pupil.is_active:
         raise ServiceError("not_studying", _("The pupil no longer studies here."), status=422)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How a pupil is named on a till's screen."""
+
+    name: str
+    school_class: str
+    account: str
 
 
 @dataclass
@@ -241,19 +275,41 @@ class AtTill:
     offline_allowance: Decimal = ZERO
 
     @property
+    def blocked(self) -> bool:
+        """The child's data are blocked: sold to as usual, shown with the minimum."""
+        return self.pupil.person.blocked_at is not None
+
+    @property
     def photo_url(self) -> str | None:
-        if not self.pupil.person.photo:
+        """The cashier's page's link to the photo (a staff session opens it); none for a
+        child whose data are blocked."""
+        if not self.pupil.person.photo or self.blocked:
             return None
         return reverse("canteen:pupil_photo", args=[self.pupil.person_id])
 
-    def as_json(self) -> dict[str, Any]:
+    def shown(self, *, show_blocked: bool) -> Shown:
+        """Name, class and personal account as the one looking may see them. A child whose
+        data are blocked is named as the reports name them (``reports.pupil_cells``:
+        named and marked only to ``show_blocked``, the safety roles, never with the
+        account), with the class only to the safety roles."""
+        account, name = reports.pupil_cells(self.pupil, show_blocked)
+        if self.blocked and not show_blocked:
+            return Shown(name=name, school_class="", account=account)
+        return Shown(name=name, school_class=str(self.pupil.school_class or ""), account=account)
+
+    def as_json(self, *, photo_url: Callable[[Pupil], str]) -> dict[str, Any]:
+        """The terminal's answer; ``photo_url`` makes the link a terminal can open. A
+        terminal is no safety role: a child whose data are blocked comes without name,
+        account, class or photo, marked ``blocked``."""
         pupil, controls = self.pupil, self.controls
+        shown = self.shown(show_blocked=False)
         return {
             "pupil_id": pupil.pk,
-            "account": pupil.account_number,
-            "name": pupil.person.full_name,
-            "school_class": str(pupil.school_class or ""),
-            "photo_url": self.photo_url,
+            "blocked": self.blocked,
+            "account": shown.account,
+            "name": shown.name,
+            "school_class": shown.school_class,
+            "photo_url": photo_url(pupil) if self.photo_url else None,
             "balance": plain(self.balance),
             "available": plain(self.available),
             "spent_today": plain(self.spent_today),
@@ -880,6 +936,8 @@ def offline_allowances(school: School, *, day: dt.date | None = None) -> list[di
     """Per active pupil: what a terminal that loses its connection may sell them today
     (the least of the school's offline limit, the wallet's balance with overdraft, and
     what the daily limit leaves), their card UIDs, allergens, bans and free meals left.
+    Pupils whose data are blocked are included (the child must eat; no names are
+    carried), marked ``blocked`` so the terminal shows them with the minimum.
 
     A handful of queries for the whole school, whatever its size.
     """
@@ -888,8 +946,8 @@ def offline_allowances(school: School, *, day: dt.date | None = None) -> list[di
     offline_limit = Decimal(rules.offline_limit)
     subsidised = free_meals.subsidised_meals(rules)
     pupils = list(
-        Pupil.objects.filter(school=school, is_active=True, person__blocked_at__isnull=True)
-        .values_list("pk", "person_id", "account_number")
+        Pupil.objects.filter(school=school, is_active=True)
+        .values_list("pk", "person_id", "account_number", "person__blocked_at")
         .order_by("pk")
     )
     wallets = {
@@ -924,7 +982,7 @@ def offline_allowances(school: School, *, day: dt.date | None = None) -> list[di
     ).values_list("pupil_id", "meal"):
         had[pupil_id].add(meal)
     found = []
-    for pupil_id, person_id, account in pupils:
+    for pupil_id, person_id, account, blocked_at in pupils:
         row = controls.get(pupil_id)
         available = max(ZERO, wallets.get(pupil_id, ZERO))
         allowance = min(available, offline_limit)
@@ -934,6 +992,7 @@ def offline_allowances(school: School, *, day: dt.date | None = None) -> list[di
         found.append(
             {
                 "pupil_id": pupil_id,
+                "blocked": blocked_at is not None,
                 "account": account,
                 "cards": cards.get(person_id, []),
                 "allowance": plain(allowance.quantize(CENT)),

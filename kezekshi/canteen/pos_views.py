@@ -4,13 +4,16 @@ The cashier (or a USB card reader, which types the card's number and Enter like 
 keyboard) fills in the one search box: a card UID, a QR pass's text or a personal
 account number; a face terminal's match is entered as "face". The page then shows the
 pupil's photo, name, class, balance, today's free meal and the parents' rules, and
-today's menu as big buttons — dishes the child must not have are shown but cannot be
-added, and the server refuses them anyway. Each page carries a fresh transaction id,
-so a double tap on "Sell" sells once.
+today's menu as big buttons (a child whose data are blocked: marked, without photo, and
+named only as the reports name them to this user) — dishes the child must not have are
+shown but cannot be added, and the server refuses them anyway. Each page carries a
+fresh transaction id, so a double tap on "Sell" sells once.
 
 The last sales are listed with a void (the whole sale) and a partial refund (part of
 what the wallet paid: a dish given back), each with a reason, for today's sales only;
-each refund form carries its own key, so a form sent twice refunds once.
+each refund form carries its own key, so a form sent twice refunds once. A cashier
+(``canteen.sell``) voids and refunds only their own sales; the canteen's manager
+(``canteen.manage``) any of the school's.
 """
 
 from __future__ import annotations
@@ -21,22 +24,25 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from kezekshi.accounts.decorators import staff_view
+from kezekshi.accounts.models import User
+from kezekshi.accounts.permissions import has_perm
 from kezekshi.accounts.roles import Perm
 from kezekshi.canteen import controls as family
-from kezekshi.canteen import menu, pos, selectors
+from kezekshi.canteen import menu, pos, reports, selectors
 from kezekshi.canteen.models import Allergen, Sale
 from kezekshi.canteen.money import BadAmount, parse_amount, tenge
 from kezekshi.core.errors import ServiceError
-from kezekshi.core.models import School
 from kezekshi.people.models import Pupil
 from kezekshi.portal.pages import school_of, school_page
 from kezekshi.privacy import audit
+from kezekshi.privacy.blocking import sees_blocked
 
 # The key of a refund form: a UUID made with the page, as hex.
 _REFUND_ID = re.compile(r"[0-9a-f]{32}")
@@ -66,11 +72,12 @@ def _render(
         "kind": kind,
         "find": find,
         "error": error,
-        "recent": _recent(school),
+        "recent": _recent(request),
         "allergen_names": dict(Allergen.choices),
     }
     if pupil is not None:
         seen = pos.at_till(pupil)
+        context["shown"] = seen.shown(show_blocked=sees_blocked(_user(request), school))
         rows = []
         for item in menu.items_of_day(school.pk, menu.local_today()):
             why = family.refusal(seen.controls, [item.dish])
@@ -97,25 +104,45 @@ def _render(
     return school_page(request, "canteen/till.html", context, status=status)
 
 
-def _recent(school: School) -> list[dict[str, Any]]:
-    """The last sales made at the cashier page, each with what of it may still be refunded
-    today and its own refund form's key (a form sent twice refunds once)."""
+def _recent(request: HttpRequest) -> list[dict[str, Any]]:
+    """The last sales made at the cashier page that the signed-in user may see — a
+    cashier their own, the canteen's manager (``canteen.manage``) the school's —, each
+    with what of it may still be refunded today and its own refund form's key (a form
+    sent twice refunds once).
+
+    A pupil whose data are blocked is named only to the safety roles, as in the reports
+    (``reports.pupil_cells``); others see the sale without the name. A list that names
+    pupils is a read of their data: written to the audit log.
+    """
+    school = school_of(request)
     sales = list(
-        Sale.objects.filter(school=school, external_id__startswith="web:")
+        _sales_of(request)
         .select_related("pupil__person", "cashier", "charge")
         .order_by("-sold_at", "-pk")[:10]
     )
+    show_blocked = sees_blocked(_user(request), school)
     left = selectors.refundable(sales)
     today = menu.local_today()
-    return [
-        {
-            "sale": sale,
-            "today": menu.local_date(sale.sold_at) == today,
-            "refundable": left[sale.pk],
-            "refund_id": uuid.uuid4().hex,
-        }
-        for sale in sales
-    ]
+    rows, named = [], 0
+    for sale in sales:
+        person = sale.pupil.person
+        if person.blocked_at is None:
+            name = f"{person.first_name} {person.last_name[:1]}."
+        else:
+            name = reports.pupil_cells(sale.pupil, show_blocked)[1]
+        named += person.blocked_at is None or show_blocked
+        rows.append(
+            {
+                "sale": sale,
+                "name": name,
+                "today": menu.local_date(sale.sold_at) == today,
+                "refundable": left[sale.pk],
+                "refund_id": uuid.uuid4().hex,
+            }
+        )
+    if named:
+        audit.record_list(request=request, what="canteen_till_sales", shown=named)
+    return rows
 
 
 @staff_view(Perm.CANTEEN_SELL)
@@ -181,11 +208,12 @@ def sell(request: HttpRequest) -> HttpResponse:
     except ServiceError as exc:
         return _render(request, pupil=pupil, error=exc, wanted=wanted)
     sale = sold.sale
+    name = reports.pupil_cells(pupil, sees_blocked(_user(request), school))[1]
     messages.success(
         request,
         _("Sold to %(name)s: %(total)s ₸ (free meal %(free)s ₸). Balance: %(balance)s ₸.")
         % {
-            "name": pupil.person.full_name,
+            "name": name,
             "total": tenge(sale.total),
             "free": tenge(sale.free_amount),
             "balance": tenge(Decimal(sold.answer["balance"])),
@@ -194,13 +222,32 @@ def sell(request: HttpRequest) -> HttpResponse:
     return redirect("canteen:till")
 
 
+def _user(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def _manages(request: HttpRequest) -> bool:
+    """Whether the signed-in user manages the canteen (``canteen.manage``) here."""
+    return has_perm(_user(request), Perm.CANTEEN_MANAGE, school_of(request))
+
+
+def _sales_of(request: HttpRequest) -> QuerySet[Sale]:
+    """The sales made at the cashier page that the signed-in user may see, void and
+    refund: a cashier (``canteen.sell``) their own, the canteen's manager
+    (``canteen.manage``) any of the school's. Only today's are changed (the views check
+    the day)."""
+    sales = Sale.objects.filter(school=school_of(request), external_id__startswith="web:")
+    if not _manages(request):
+        sales = sales.filter(cashier=_user(request))
+    return sales
+
+
 @staff_view(Perm.CANTEEN_SELL)
 @require_POST
 def void(request: HttpRequest, sale_id: int) -> HttpResponse:
-    """Void one of today's sales made at the cashier page, with a reason."""
-    sale = get_object_or_404(
-        Sale, pk=sale_id, school=school_of(request), external_id__startswith="web:"
-    )
+    """Void one of today's sales made at the cashier page, with a reason: a cashier their
+    own, the canteen's manager any (another's sale is 404, as another school's)."""
+    sale = get_object_or_404(_sales_of(request), pk=sale_id)
     if menu.local_date(sale.sold_at) != menu.local_today():
         messages.error(request, _("Only today's sales can be voided at the till."))
         return redirect("canteen:till")
@@ -224,12 +271,7 @@ def refund(request: HttpRequest, sale_id: int) -> HttpResponse:
     """Give back part of what the wallet paid for one of today's sales made at the cashier
     page (a dish returned), with a reason. Who may, and which sales, as for a void. The
     form's key (``refund_id``, made with the page) makes a resent form a replay."""
-    sale = get_object_or_404(
-        Sale.objects.select_related("pupil__person"),
-        pk=sale_id,
-        school=school_of(request),
-        external_id__startswith="web:",
-    )
+    sale = get_object_or_404(_sales_of(request).select_related("pupil__person"), pk=sale_id)
     if menu.local_date(sale.sold_at) != menu.local_today():
         messages.error(request, _("Only today's sales can be refunded at the till."))
         return redirect("canteen:till")
@@ -261,10 +303,11 @@ def refund(request: HttpRequest, sale_id: int) -> HttpResponse:
             }
         messages.error(request, text)
     else:
+        name = reports.pupil_cells(sale.pupil, sees_blocked(_user(request), school_of(request)))
         messages.success(
             request,
             _("%(amount)s ₸ returned to the balance of %(name)s.")
-            % {"amount": tenge(amount), "name": sale.pupil.person.full_name},
+            % {"amount": tenge(amount), "name": name[1]},
         )
     return redirect("canteen:till")
 
@@ -272,12 +315,21 @@ def refund(request: HttpRequest, sale_id: int) -> HttpResponse:
 @staff_view(Perm.CANTEEN_SELL)
 @require_GET
 def pupil_photo(request: HttpRequest, person_id: int) -> FileResponse:
-    """The pupil's photo on the cashier's screen, to see the card is the child's own."""
-    pupil = get_object_or_404(
-        Pupil.objects.select_related("person"), person_id=person_id, school=school_of(request)
-    )
-    if not pupil.person.photo:
+    """The pupil's photo on the cashier's screen, to see the card is the child's own: only
+    a pupil studying here now whose data are not blocked (``pos.photo_to_show``); anyone
+    else is 404. Showing it is a read of the child's data, audited as the look-up is."""
+    school = school_of(request)
+    pupil = pos.photo_to_show(school_id=school.pk, person_id=person_id)
+    if pupil is None:
         raise Http404
+    audit.record(
+        action=audit.Action.VIEW,
+        actor=request.user,  # type: ignore[arg-type]
+        school=school,
+        person=pupil.person,
+        target=f"canteen:photo:{pupil.pk}",
+        request=request,
+    )
     response = FileResponse(pupil.person.photo.open("rb"), content_type="image/jpeg")
     response["Cache-Control"] = "private, max-age=300"
     return response

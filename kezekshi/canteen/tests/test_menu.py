@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from kezekshi.canteen import menu as menus
 from kezekshi.canteen.menu import local_today
-from kezekshi.canteen.models import MenuItem, Wallet
+from kezekshi.canteen.models import Dish, MenuItem, Wallet
 from kezekshi.canteen.tests.conftest import Menu, Terminal
 from kezekshi.core.errors import ServiceError
 from kezekshi.people.models import Pupil
@@ -14,7 +16,7 @@ from kezekshi.people.models import Pupil
 pytestmark = pytest.mark.django_db
 
 
-def lunch_of(menu: Menu, *names: str) -> list[tuple[object, None]]:
+def lunch_of(menu: Menu, *names: str) -> list[tuple[Dish, Decimal | None]]:
     return [(menu.dish[name], None) for name in names]
 
 

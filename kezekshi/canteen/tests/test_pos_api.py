@@ -467,3 +467,95 @@ def test_a_face_identifies_only_while_the_biometric_consent_holds(
     refused = terminal.post("/identify", face)
     assert refused.status_code == 403
     assert refused.json()["code"] == "biometric_consent_missing"
+
+
+# --- the pupil's photo on the terminal's screen ----------------------------------------------
+
+
+def give_photo(person: Any) -> bytes:
+    from django.core.files.base import ContentFile
+
+    from kezekshi.devices.simulator.hikvision import tiny_jpeg
+
+    picture = tiny_jpeg()
+    person.photo.save("face.jpg", ContentFile(picture), save=True)
+    return picture
+
+
+def photo_path(pupil: Pupil) -> str:
+    return f"/pupils/{pupil.pk}/photo"
+
+
+def test_a_terminal_shows_the_photo_by_its_own_signed_link_and_the_read_is_audited(
+    terminal: Terminal, pupil: Pupil, card: str
+) -> None:
+    from kezekshi.privacy.models import AuditEntry
+
+    # given a pupil with a photo on file
+    picture = give_photo(pupil.person)
+    # when the terminal identifies the pupil, then the photo's link is the terminal's own
+    found = terminal.post("/identify", {"credential_kind": "card", "credential": card}).json()
+    assert found["photo_url"] == f"/api/v1/canteen/pupils/{pupil.pk}/photo"
+    # and a signed GET of it gives the photo
+    response = terminal.get(photo_path(pupil))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    assert response["Cache-Control"] == "private, max-age=300"
+    assert b"".join(response.streaming_content) == picture  # read to the end: closed
+    # and showing it is in the school's audit log, naming the device
+    entry = AuditEntry.objects.get(target=f"canteen:photo:{pupil.pk}")
+    assert (entry.action, entry.actor_id, entry.person_id, entry.school_id) == (
+        "view",
+        None,
+        pupil.person_id,
+        pupil.school_id,
+    )
+    assert entry.details == {"device": terminal.device.pk}
+
+
+def test_a_terminal_gets_no_photo_of_a_pupil_who_left_is_blocked_or_elsewhere(
+    terminal: Terminal, pupil: Pupil, other_school: Any
+) -> None:
+    from django.utils import timezone
+
+    from kezekshi.people import services as people_services
+    from kezekshi.people.models import Person
+    from kezekshi.privacy.models import AuditEntry
+
+    def refused(child: Pupil) -> None:
+        response = terminal.get(photo_path(child))
+        assert response.status_code == 404 and response.json()["code"] == "no_photo"
+
+    # no photo on file
+    refused(pupil)
+    # another school's pupil, with a photo
+    stranger = people_services.create_pupil(
+        school=other_school, last_name="Басқа", first_name="Бала"
+    )
+    give_photo(stranger.person)
+    refused(stranger)
+    # a pupil whose data are blocked
+    give_photo(pupil.person)
+    Person.objects.filter(pk=pupil.person_id).update(blocked_at=timezone.now())
+    refused(pupil)
+    # a pupil who left
+    Person.objects.filter(pk=pupil.person_id).update(blocked_at=None)
+    Pupil.objects.filter(pk=pupil.pk).update(is_active=False)
+    refused(pupil)
+    assert not AuditEntry.objects.filter(target__startswith="canteen:photo:").exists()
+
+
+def test_only_a_signed_pos_terminal_gets_a_pupils_photo(pupil: Pupil, school: Any) -> None:
+    from django.test import Client
+
+    from kezekshi.access import services as access_services
+
+    give_photo(pupil.person)
+    turnstile, secret = access_services.register_device(
+        school=school, name="Турникет", kind="turnstile", door=None
+    )
+    response = Terminal(turnstile, secret).get(photo_path(pupil))
+    assert response.status_code == 403 and response.json()["code"] == "not_a_pos_terminal"
+    forged = Terminal(make_terminal(school).device, "not-the-secret")
+    assert forged.get(photo_path(pupil)).status_code == 401
+    assert Client().get(f"/api/v1/canteen{photo_path(pupil)}").status_code == 401
