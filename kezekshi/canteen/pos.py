@@ -970,10 +970,14 @@ def offline_allowances(school: School, *, day: dt.date | None = None) -> list[di
     }
     cards: dict[int, list[str]] = defaultdict(list)
     now = timezone.now()
-    for person_id, value, valid_until in Credential.objects.filter(
+    for person_id, value, valid_from, valid_until in Credential.objects.filter(
         school=school, kind=Credential.Kind.CARD, status=Credential.Status.ACTIVE
-    ).values_list("person_id", "value", "valid_until"):
-        if person_id is not None and (valid_until is None or valid_until > now):
+    ).values_list("person_id", "value", "valid_from", "valid_until"):
+        # As the till checks a card: only one valid now (the sync is fetched again often).
+        valid = (valid_from is None or valid_from <= now) and (
+            valid_until is None or valid_until > now
+        )
+        if person_id is not None and valid:
             cards[person_id].append(value)
     entitled = free_meals.entitled_ids(school, day) if subsidised else {}
     had: dict[int, set[str]] = defaultdict(set)

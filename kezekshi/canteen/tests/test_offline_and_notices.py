@@ -51,6 +51,27 @@ def test_the_sync_gives_each_pupil_an_offline_allowance(
     assert sibling["allowance"] == "0.00"  # no wallet, no money
 
 
+def test_the_sync_carries_only_cards_valid_now(
+    terminal: Terminal, menu: Menu, pupil: Pupil, funded: Wallet
+) -> None:
+    from kezekshi.access.models import Credential
+
+    now = timezone.now()
+    for value, start, end in (
+        ("C0FFEE01", None, None),
+        ("C0FFEE02", now + dt.timedelta(days=1), None),  # not yet
+        ("C0FFEE03", None, now - dt.timedelta(minutes=1)),  # expired
+        ("C0FFEE04", now - dt.timedelta(days=1), now + dt.timedelta(days=1)),
+    ):
+        Credential.objects.create(
+            school=pupil.school, person=pupil.person, kind="card", value=value,
+            valid_from=start, valid_until=end,
+        )  # fmt: skip
+    body = terminal.get("/sync").json()
+    mine = next(p for p in body["pupils"] if p["pupil_id"] == pupil.pk)
+    assert sorted(mine["cards"]) == ["C0FFEE01", "C0FFEE04"]
+
+
 def test_offline_sales_are_booked_once_at_the_time_they_were_sold(
     terminal: Terminal, menu: Menu, pupil: Pupil, funded: Wallet
 ) -> None:
