@@ -93,8 +93,6 @@ def wallets(request: HttpRequest) -> HttpResponse:
             class_id=chosen.pk if chosen else None,
             search=search,
         )
-    query = request.GET.copy()
-    query.pop("page", None)
     return school_page(
         request,
         "canteen/wallets.html",
@@ -104,7 +102,6 @@ def wallets(request: HttpRequest) -> HttpResponse:
             "classes": SchoolClass.objects.filter(school=school).order_by("grade", "letter"),
             "chosen": chosen,
             "q": search,
-            "query": query.urlencode(),
         },
     )
 
