@@ -127,52 +127,46 @@ def index(request: HttpRequest) -> HttpResponse:
     return school_page(request, "canteen/reports/index.html", {})
 
 
-@staff_view(Perm.CANTEEN_REPORTS)
-@require_GET
-def sales(request: HttpRequest, fmt: str = HTML) -> HttpResponse:
+def _over_a_period(
+    request: HttpRequest,
+    fmt: str,
+    template: str,
+    build: Callable[[Any, dt.date, dt.date], reports.Report],
+) -> HttpResponse:
+    """A report over ``from``–``to`` (see ``_period``), as a page or a file."""
     first, last = _period(request)
-    report = reports.sales_by_item(school_of(request), first, last)
     return _respond(
         request,
-        report,
+        build(school_of(request), first, last),
         fmt=fmt,
-        template="canteen/reports/sales.html",
+        template=template,
         stem=_stem(first, last),
         context={"first": first, "last": last},
     )
+
+
+@staff_view(Perm.CANTEEN_REPORTS)
+@require_GET
+def sales(request: HttpRequest, fmt: str = HTML) -> HttpResponse:
+    return _over_a_period(request, fmt, "canteen/reports/sales.html", reports.sales_by_item)
 
 
 @staff_view(Perm.CANTEEN_REPORTS)
 @require_GET
 def topups(request: HttpRequest, fmt: str = HTML) -> HttpResponse:
-    first, last = _period(request)
-    report = reports.topups_by_provider(school_of(request), first, last)
-    return _respond(
-        request,
-        report,
-        fmt=fmt,
-        template="canteen/reports/topups.html",
-        stem=_stem(first, last),
-        context={"first": first, "last": last},
-    )
+    return _over_a_period(request, fmt, "canteen/reports/topups.html", reports.topups_by_provider)
 
 
 @staff_view(Perm.CANTEEN_REPORTS)
 @require_GET
 def offline(request: HttpRequest, fmt: str = HTML) -> HttpResponse:
     """Offline sales booked although they broke a rule or left a debt."""
-    school = school_of(request)
-    first, last = _period(request)
-    report = reports.offline_checks(
-        school, first, last, show_blocked=sees_blocked(_user(request), school)
-    )
-    return _respond(
+    shown = sees_blocked(_user(request), school_of(request))
+    return _over_a_period(
         request,
-        report,
-        fmt=fmt,
-        template="canteen/reports/offline.html",
-        stem=_stem(first, last),
-        context={"first": first, "last": last},
+        fmt,
+        "canteen/reports/offline.html",
+        lambda school, first, last: reports.offline_checks(school, first, last, show_blocked=shown),
     )
 
 
